@@ -1,0 +1,394 @@
+"""The inversion engine: one generator that optimises pre-images and yields snapshots.
+
+Objective (Mahendran & Vedaldi 2015, with the CVPR code's normalisation), per restart::
+
+    E(x) = C·‖M⊙(Φ(x) − Φ0)‖²/‖M⊙Φ0‖² + λ_α·R_α(x/σ) + λ_TV·R_TV^β(x/σ)
+
+``x`` is the image in pixel units (0–255, the representation's mean subtracted),
+``σ`` the image-norm scale of :func:`inverter.objectives.image_sigma` (27098.1 at
+227×227×3). Heavy-ball momentum: ``v ← μ·v − η·σ²·∇_x E``, ``x ← x + v``, which is plain
+momentum with rate η in the normalised units ``x/σ``; ``v`` resets to zero whenever the
+rate changes. Restarts are optimised as one batch and do not interact.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .devices import resolve_device
+from .images import load_image, to_uint8
+from .masks import CodeMask
+from .objectives import alpha_norm, image_sigma, total_variation
+from .representations.base import Representation
+from .schedule import learning_rates, phase_starts, scale_phases
+
+DISPLAY_MODES = ("minmax", "clip")
+INIT_MODES = ("gaussian", "uniform")
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Settings of one inversion; ``None`` means "the layer's preset".
+
+    Attributes:
+        iterations: total steps; the preset's phases are stretched to it.
+        restarts: K random starts optimised together as one batch.
+        seed: seed of the initial noise and the jitter offsets.
+        data_weight: C. lambda_tv: λ_TV. tv_beta: β. lambda_alpha: λ_α. alpha: α.
+        learning_rate: base rate η (dimensionless, in ``x/σ`` units).
+        momentum: μ of the heavy-ball update.
+        jitter: J ≥ 1 pixels of random shift per step (1 = off), or ``"auto"`` for IJCV's
+            ``max(round(stride/4), 1)``. The last phase of the schedule runs without jitter.
+        clip: clip each pixel's colour vector to this norm after every step (pixel
+            units; IJCV uses B+ = 160; the preset is 255); 0 = no clipping (CVPR).
+        init: ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV) noise, rescaled to norm σ.
+        snapshot_every: yield a snapshot every this many steps (and at the end).
+        image_size: ``(H, W)`` of the pre-image; default the representation's input size.
+        mask: which code units the data term sees; ``None`` = all.
+        display: ``"minmax"`` (the paper: add the mean, stretch to [0, 1]) or ``"clip"``.
+        device: ``"cpu"``, ``"cuda"``, …; default the representation's device.
+    """
+
+    iterations: int | None = None
+    restarts: int = 1
+    seed: int = 0
+    data_weight: float | None = None
+    lambda_tv: float | None = None
+    tv_beta: float | None = None
+    lambda_alpha: float | None = None
+    alpha: float | None = None
+    learning_rate: float | None = None
+    momentum: float | None = None
+    jitter: int | str | None = None
+    clip: float | None = None
+    init: str = "gaussian"
+    snapshot_every: int = 25
+    image_size: tuple[int, int] | None = None
+    mask: CodeMask | None = None
+    display: str = "minmax"
+    device: str | None = None
+
+    def replace(self, **changes: Any) -> "InversionConfig":
+        """A copy with ``changes`` applied."""
+        return InversionConfig(**{**self.__dict__, **changes})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The fully resolved hyper-parameters an inversion runs with (no ``None``)."""
+
+    representation: str
+    iterations: int
+    restarts: int
+    seed: int
+    data_weight: float
+    lambda_tv: float
+    tv_beta: float
+    lambda_alpha: float
+    alpha: float
+    learning_rate: float
+    momentum: float
+    phases: tuple[tuple[float, int], ...]
+    jitter: int
+    clip: float | None
+    init: str
+    snapshot_every: int
+    image_size: tuple[int, int]
+    sigma: float
+    mask: dict | None
+    display: str
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        data = asdict(self)
+        data["phases"] = [list(p) for p in self.phases]
+        data["image_size"] = list(self.image_size)
+        return data
+
+
+@dataclass
+class Snapshot:
+    """The state of an inversion after ``step`` steps.
+
+    Attributes:
+        step: steps completed (0 = the initial noise).
+        total_steps: steps the inversion will take.
+        images: ``[K, H, W, 3]`` uint8 RGB pre-images (grey ones replicated), display mapping.
+        reference: ``[H, W, 3]`` uint8, the input as the representation sees it.
+        relative_error: ``[K]``, √(‖M⊙(Φ(x)−Φ0)‖²/‖M⊙Φ0‖²) (IJCV's error), unitless.
+        data_loss, alpha_loss, tv_loss, loss: ``[K]`` the weighted objective terms and their sum.
+        learning_rate: the rate of the step just taken.
+        elapsed: seconds since :func:`invert` was called.
+        done: True on the last snapshot, computed at the final image.
+        pixels: ``[K, C, H, W]`` float32 pre-images in pixel units (mean subtracted).
+        settings: the resolved hyper-parameters.
+    """
+
+    step: int
+    total_steps: int
+    images: np.ndarray
+    reference: np.ndarray
+    relative_error: np.ndarray
+    data_loss: np.ndarray
+    alpha_loss: np.ndarray
+    tv_loss: np.ndarray
+    loss: np.ndarray
+    learning_rate: float
+    elapsed: float
+    done: bool
+    pixels: np.ndarray = field(repr=False)
+    settings: Settings = field(repr=False)
+
+    @property
+    def best(self) -> int:
+        """Index of the restart with the lowest relative error."""
+        return int(np.argmin(self.relative_error))
+
+    @property
+    def image(self) -> np.ndarray:
+        """The best restart's pre-image, ``[H, W, 3]`` uint8."""
+        return self.images[self.best]
+
+
+def auto_jitter(stride: int) -> int:
+    """IJCV's jitter amount for a receptive-field stride: ``max(round(stride/4), 1)``."""
+    return max(int(round(stride / 4)), 1)
+
+
+def resolve_settings(representation: Representation, config: InversionConfig) -> Settings:
+    """Merge ``config`` over the representation's preset, validating every value.
+
+    Raises:
+        ValueError: an out-of-range setting (the message names it).
+    """
+    preset = representation.preset
+    iterations = preset.iterations if config.iterations is None else int(config.iterations)
+    checks = {
+        "iterations must be ≥ 0": iterations >= 0,
+        "restarts must be ≥ 1": config.restarts >= 1,
+        "snapshot_every must be ≥ 1": config.snapshot_every >= 1,
+        f"display must be one of {DISPLAY_MODES}": config.display in DISPLAY_MODES,
+        f"init must be one of {INIT_MODES}": config.init in INIT_MODES,
+    }
+    for message, ok in checks.items():
+        if not ok:
+            raise ValueError(message)
+    values = {
+        name: float(getattr(preset, name) if getattr(config, name) is None else getattr(config, name))
+        for name in ("data_weight", "lambda_tv", "tv_beta", "lambda_alpha", "alpha", "learning_rate", "momentum")
+    }
+    for name, value in values.items():
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+    if values["tv_beta"] <= 0 or values["alpha"] <= 0:
+        raise ValueError("tv_beta and alpha must be > 0")
+    if values["momentum"] >= 1:
+        raise ValueError(f"momentum must be < 1, got {values['momentum']}")
+    jitter = config.jitter if config.jitter is not None else preset.jitter
+    if jitter == "auto":
+        jitter = auto_jitter(representation.stride)
+    if isinstance(jitter, str) or int(jitter) < 1:
+        raise ValueError(f"jitter must be an integer ≥ 1 or 'auto', got {jitter!r}")
+    clip = float(preset.clip if config.clip is None else config.clip)
+    if not clip >= 0:
+        raise ValueError(f"clip must be ≥ 0 pixel units (0 = off), got {config.clip}")
+    size = tuple(int(s) for s in (config.image_size or representation.input_size))
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"image_size must be (H, W) with both ≥ 8 pixels, got {size}")
+    device = resolve_device(config.device) if config.device else _module_device(representation)
+    return Settings(
+        representation=representation.name,
+        iterations=iterations,
+        restarts=int(config.restarts),
+        seed=int(config.seed),
+        phases=scale_phases(preset.phases, iterations),
+        jitter=int(jitter),
+        clip=clip or None,
+        init=config.init,
+        snapshot_every=int(config.snapshot_every),
+        image_size=size,  # type: ignore[arg-type]
+        sigma=image_sigma(representation.channels, *size),
+        mask=asdict(config.mask) if config.mask is not None and not config.mask.is_full else None,
+        display=config.display,
+        device=str(device),
+        **values,
+    )
+
+
+def _module_device(module: torch.nn.Module) -> torch.device:
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return tensor.device
+    return resolve_device(None)
+
+
+def _display(pixels: torch.Tensor, mean: torch.Tensor, mode: str) -> np.ndarray:
+    """``[K, C, H, W]`` pixel units → ``[K, H, W, 3]`` uint8 (the paper's min–max, or clip)."""
+    img = pixels + mean
+    if mode == "minmax":
+        flat = img.flatten(1)
+        lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
+        hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
+        img = (img - lo) / (hi - lo).clamp_min(1e-8)
+    else:
+        img = img / 255.0
+    array = img.permute(0, 2, 3, 1).cpu().numpy()
+    return np.stack([to_uint8(a) for a in array])
+
+
+def _initial_noise(settings: Settings, channels: int, canvas: tuple[int, int]) -> torch.Tensor:
+    """``[K, C, H', W']`` noise, each restart rescaled to norm σ (CPU generator: reproducible)."""
+    gen = torch.Generator().manual_seed(settings.seed)
+    shape = (settings.restarts, channels, *canvas)
+    noise = torch.randn(shape, generator=gen) if settings.init == "gaussian" else torch.rand(shape, generator=gen) - 0.5
+    norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    scale = settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size))
+    return noise / norms * scale
+
+
+def invert(
+    representation: Representation | str,
+    image: np.ndarray | str | Path,
+    config: InversionConfig | None = None,
+    **overrides: Any,
+) -> Iterator[Snapshot]:
+    """Reconstruct ``image`` from its code and yield progressive snapshots.
+
+    Args:
+        representation: a :class:`Representation` or a registry name (``"hog"``,
+            ``"alexnet:conv3"``).
+        image: ``[H, W, 3]``/``[H, W]`` array (uint8, or float in ``[0, 1]``) or a file path.
+            It is centre-cropped to the pre-image's aspect and resized.
+        config: settings; ``overrides`` replace fields of it (``iterations=50``).
+
+    Yields:
+        :class:`Snapshot` at step 0, every ``snapshot_every`` steps, and a final one with
+        ``done=True`` computed at the final pre-images.
+
+    Raises:
+        ValueError: a bad setting; :class:`inverter.images.ImageError`: a bad image.
+    """
+    start = time.perf_counter()
+    config = (config or InversionConfig()).replace(**overrides) if overrides else (config or InversionConfig())
+    if isinstance(representation, str):
+        from .representations import load_representation
+
+        representation = load_representation(representation, device=config.device)
+    settings = resolve_settings(representation, config)
+    device = torch.device(settings.device)
+    rep = representation.to(device)
+    if isinstance(image, (str, Path)):
+        image = load_image(image)
+
+    target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
+    with torch.no_grad():
+        target = rep(target_pixels)
+    mask = config.mask.tensor(tuple(target.shape[1:]), device) if settings.mask else None
+    masked_target = target * mask if mask is not None else target
+    target_norm2 = masked_target.square().sum().clamp_min(1e-30)
+    mean = rep.mean_tensor(device)
+    reference = _display(target_pixels, mean, "clip")[0]
+
+    height, width = settings.image_size
+    jitter = settings.jitter
+    canvas = (height + jitter - 1, width + jitter - 1)
+    x = _initial_noise(settings, rep.channels, canvas).to(device).requires_grad_(True)
+    velocity = torch.zeros_like(x)
+    rates = learning_rates(settings.learning_rate, settings.phases)
+    resets = set(phase_starts(settings.phases))
+    last_phase = phase_starts(settings.phases)[-1] if settings.phases else 0
+    offsets = random.Random(settings.seed)
+    centre = (jitter - 1) // 2
+    sigma = settings.sigma
+    inv_sigma = 1.0 / sigma
+
+    def objective(dy: int, dx: int) -> tuple[torch.Tensor, ...]:
+        crop = x[:, :, dy : dy + height, dx : dx + width]
+        diff = rep(crop) - target
+        if mask is not None:
+            diff = diff * mask
+        data = diff.square().flatten(1).sum(dim=1) / target_norm2
+        u = x * inv_sigma
+        reg_alpha = alpha_norm(u, settings.alpha) * settings.lambda_alpha if settings.lambda_alpha else data * 0
+        reg_tv = total_variation(u, settings.tv_beta) * settings.lambda_tv if settings.lambda_tv else data * 0
+        data_weighted = data * settings.data_weight
+        return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
+
+    def snapshot(step: int, terms: tuple[torch.Tensor, ...], rate: float, done: bool) -> Snapshot:
+        data, data_w, reg_a, reg_tv, total = (t.detach().cpu().numpy().astype(np.float64) for t in terms)
+        pixels = x.detach()[:, :, centre : centre + height, centre : centre + width]
+        return Snapshot(
+            step=step,
+            total_steps=settings.iterations,
+            images=_display(pixels, mean, settings.display),
+            reference=reference,
+            relative_error=np.sqrt(data),
+            data_loss=data_w,
+            alpha_loss=reg_a,
+            tv_loss=reg_tv,
+            loss=total,
+            learning_rate=rate,
+            elapsed=time.perf_counter() - start,
+            done=done,
+            pixels=pixels.cpu().numpy(),
+            settings=settings,
+        )
+
+    for step, rate in enumerate(rates):
+        if step in resets:
+            velocity.zero_()
+        if jitter > 1 and step < last_phase:
+            dy, dx = offsets.randrange(jitter), offsets.randrange(jitter)
+        else:
+            dy = dx = centre
+        terms = objective(dy, dx)
+        (grad,) = torch.autograd.grad(terms[-1].sum(), x)
+        if step % settings.snapshot_every == 0:
+            shot = snapshot(step, terms, rate, done=False)
+            _check_finite(shot)
+            yield shot
+        with torch.no_grad():
+            velocity.mul_(settings.momentum).add_(grad, alpha=-rate * sigma * sigma)
+            x.add_(velocity)
+            if settings.clip is not None:
+                norms = x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                x.mul_((settings.clip / norms).clamp(max=1.0))
+
+    with torch.no_grad():
+        terms = objective(centre, centre)
+    shot = snapshot(settings.iterations, terms, rates[-1] if rates else 0.0, done=True)
+    _check_finite(shot)
+    yield shot
+
+
+class DivergenceError(RuntimeError):
+    """The optimisation produced non-finite values."""
+
+
+def _check_finite(shot: Snapshot) -> None:
+    if not np.isfinite(shot.loss).all():
+        raise DivergenceError(
+            f"the optimisation diverged by step {shot.step} (objective {shot.loss.tolist()}); "
+            "lower the learning rate, or enable pixel clipping (clip > 0)"
+        )
+
+
+def reconstruct(
+    representation: Representation | str,
+    image: np.ndarray | str | Path,
+    config: InversionConfig | None = None,
+    **overrides: Any,
+) -> Snapshot:
+    """Run :func:`invert` to the end and return its final snapshot."""
+    last = None
+    for last in invert(representation, image, config, **overrides):
+        pass
+    assert last is not None and last.done
+    return last

@@ -1,0 +1,58 @@
+"""Masks over a code: invert from a group of channels or a neighbourhood of units."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class CodeMask:
+    """Which units of a code ``[C, H, W]`` (or ``[C]``) the data term sees.
+
+    Attributes:
+        channels: ``(start, stop)`` channel range, Python slice semantics; ``None`` = all.
+            The paper's two AlexNet filter groups are ``(0, C//2)`` and ``(C//2, C)``.
+        neighbourhood: keep only the central ``N × N`` units of each channel (the CVPR
+            code's centring rule); ``None`` = all. Ignored for codes without space.
+    """
+
+    channels: tuple[int, int] | None = None
+    neighbourhood: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.channels is not None:
+            start, stop = self.channels
+            if start < 0 or stop <= start:
+                raise ValueError(f"channel range must satisfy 0 ≤ start < stop, got {self.channels}")
+        if self.neighbourhood is not None and self.neighbourhood < 1:
+            raise ValueError(f"neighbourhood must be ≥ 1 unit, got {self.neighbourhood}")
+
+    @property
+    def is_full(self) -> bool:
+        """True when the mask selects every unit."""
+        return self.channels is None and self.neighbourhood is None
+
+    def tensor(self, code_shape: tuple[int, ...], device: torch.device | str | None = None) -> torch.Tensor:
+        """The 0/1 float mask of shape ``[1, *code_shape]`` (``code_shape`` without batch).
+
+        Raises:
+            ValueError: the channel range lies outside the code.
+        """
+        mask = torch.zeros((1, *code_shape), dtype=torch.float32, device=device)
+        n_channels = code_shape[0]
+        start, stop = self.channels if self.channels is not None else (0, n_channels)
+        if start >= n_channels:
+            raise ValueError(f"channel range {self.channels} is outside the code's {n_channels} channels")
+        stop = min(stop, n_channels)
+        if len(code_shape) == 3 and self.neighbourhood is not None:
+            h, w = code_shape[1:]
+            ny, nx = min(self.neighbourhood, h), min(self.neighbourhood, w)
+            # CVPR code (1-based): s = (0:n-1) + ceil((size - n + 1) / 2)
+            y0 = math.ceil((h - ny + 1) / 2) - 1
+            x0 = math.ceil((w - nx + 1) / 2) - 1
+            mask[:, start:stop, y0 : y0 + ny, x0 : x0 + nx] = 1.0
+        else:
+            mask[:, start:stop] = 1.0
+        return mask

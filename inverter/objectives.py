@@ -1,0 +1,65 @@
+"""The terms of the inversion objective, as plain functions of batched tensors.
+
+All images are ``[B, C, H, W]``; every function returns one value per batch element
+(shape ``[B]``) so that restarts optimised as one batch stay independent.
+
+The regularisers are written on ``u = x / σ`` (the CVPR code's units), with ``x`` in
+pixel units (0–255 scale, mean subtracted) and ``σ`` from :func:`image_sigma`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+#: Norm of an average mean-subtracted 227×227×3 image in the CVPR code (``x0_sigma.mat``).
+CVPR_SIGMA_227 = 27098.1157
+#: The same as a root-mean-square per pixel value (0–255 units): σ / √(227·227·3).
+PIXEL_RMS = CVPR_SIGMA_227 / math.sqrt(227 * 227 * 3)
+
+
+def image_sigma(channels: int, height: int, width: int) -> float:
+    """The normalising scale σ for an image of this shape, in pixel units.
+
+    σ = 27098.1157 for 227×227×3 exactly (the CVPR constant) and grows as the square root
+    of the number of values, so that λ's keep their meaning at other sizes.
+    """
+    return PIXEL_RMS * math.sqrt(channels * height * width)
+
+
+def alpha_norm(u: torch.Tensor, alpha: float) -> torch.Tensor:
+    """R_α(u) = Σ_pixels (Σ_channels u²)^(α/2): the α-th power of the α-norm, ``[B]``."""
+    sq = u.square().sum(dim=1)
+    return sq.pow(alpha / 2).flatten(1).sum(dim=1)
+
+
+def total_variation(u: torch.Tensor, beta: float, eps: float = 1e-12) -> torch.Tensor:
+    """R_TV^β(u) = Σ_{c,i,j} ((u_{i,j+1} − u_{ij})² + (u_{i+1,j} − u_{ij})²)^(β/2), ``[B]``.
+
+    Horizontal and vertical forward differences per channel; the difference across the
+    last column/row is zero (the image is extended by replication, as the CVPR code does).
+    For β < 2 a tiny ``eps`` keeps the gradient finite where both differences vanish.
+    """
+    dx = torch.nn.functional.pad(u[..., :, 1:] - u[..., :, :-1], (0, 1, 0, 0))
+    dy = torch.nn.functional.pad(u[..., 1:, :] - u[..., :-1, :], (0, 0, 0, 1))
+    sq = dx.square() + dy.square()
+    if beta == 2:
+        return sq.flatten(1).sum(dim=1)
+    return (sq + eps).pow(beta / 2).flatten(1).sum(dim=1)
+
+
+def data_term(code: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """‖M⊙(Φ(x) − Φ0)‖² / ‖M⊙Φ0‖², ``[B]``; its square root is the relative error.
+
+    Args:
+        code: Φ(x), ``[B, ...]``.
+        target: Φ0, ``[1, ...]`` or ``[B, ...]``.
+        mask: optional 0/1 tensor broadcastable to ``code`` (selected units = 1).
+    """
+    diff = code - target
+    ref = target
+    if mask is not None:
+        diff = diff * mask
+        ref = target * mask
+    denom = ref.square().flatten(1).sum(dim=1).clamp_min(1e-30)
+    return diff.square().flatten(1).sum(dim=1) / denom

@@ -1,0 +1,9 @@
+"""Representations Φ: CNN layers, HOG, HOGb, DSIFT, behind one registry."""
+from . import cnn  # noqa: F401  (registers alexnet, vgg16, squeezenet1_1)
+from .base import Family, LayerSpec, Preset, Representation
+from .registry import families, get_family, list_representations, load_representation, parse_name, register
+
+__all__ = [
+    "Family", "LayerSpec", "Preset", "Representation",
+    "families", "get_family", "list_representations", "load_representation", "parse_name", "register",
+]
