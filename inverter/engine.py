@@ -2,11 +2,12 @@
 
 Objective (Mahendran & Vedaldi 2015, with the CVPR code's normalisation), per restart::
 
-    E(x) = C·‖M⊙(Φ(x) − Φ0)‖²/‖M⊙Φ0‖² + λ_α·R_α(x/σ) + λ_TV·R_TV^β(x/σ)
+    E(x) = C·‖M⊙(Φ(x) − Φ0)‖²/‖M⊙Φ0‖² + s·λ_α·R_α(x/σ0) + s·λ_TV·R_TV^β(x/σ0)
 
 ``x`` is the image in pixel units (0–255, the representation's mean subtracted),
 ``σ`` the image-norm scale of :func:`inverter.objectives.image_sigma` (27098.1 at
-227×227×3). Heavy-ball momentum: ``v ← μ·v − η·σ²·∇_x E``, ``x ← x + v``, which is plain
+227×227×3), ``σ0`` its value at 227×227 and ``s = 227²/(H·W)``: at the paper's size this
+is exactly the CVPR code's objective, and at other sizes the λ's keep their meaning. Heavy-ball momentum: ``v ← μ·v − η·σ²·∇_x E``, ``x ← x + v``, which is plain
 momentum with rate η in the normalised units ``x/σ``; ``v`` resets to zero whenever the
 rate changes. Restarts are optimised as one batch and do not interact.
 """
@@ -25,7 +26,7 @@ import torch
 from .devices import resolve_device
 from .images import load_image, to_uint8
 from .masks import CodeMask
-from .objectives import alpha_norm, image_sigma, total_variation
+from .objectives import REFERENCE_SIDE, alpha_norm, image_sigma, regulariser_scale, total_variation
 from .representations.base import Representation
 from .schedule import learning_rates, phase_starts, scale_phases
 
@@ -307,7 +308,9 @@ def invert(
     offsets = random.Random(settings.seed)
     centre = (jitter - 1) // 2
     sigma = settings.sigma
-    inv_sigma = 1.0 / sigma
+    inv_sigma0 = 1.0 / image_sigma(rep.channels, REFERENCE_SIDE, REFERENCE_SIDE)
+    lambda_alpha = settings.lambda_alpha * regulariser_scale(height, width)
+    lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
 
     def objective(dy: int, dx: int) -> tuple[torch.Tensor, ...]:
         crop = x[:, :, dy : dy + height, dx : dx + width]
@@ -315,9 +318,9 @@ def invert(
         if mask is not None:
             diff = diff * mask
         data = diff.square().flatten(1).sum(dim=1) / target_norm2
-        u = x * inv_sigma
-        reg_alpha = alpha_norm(u, settings.alpha) * settings.lambda_alpha if settings.lambda_alpha else data * 0
-        reg_tv = total_variation(u, settings.tv_beta) * settings.lambda_tv if settings.lambda_tv else data * 0
+        u = x * inv_sigma0
+        reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data * 0
+        reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data * 0
         data_weighted = data * settings.data_weight
         return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
 

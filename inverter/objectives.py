@@ -3,8 +3,10 @@
 All images are ``[B, C, H, W]``; every function returns one value per batch element
 (shape ``[B]``) so that restarts optimised as one batch stay independent.
 
-The regularisers are written on ``u = x / σ`` (the CVPR code's units), with ``x`` in
-pixel units (0–255 scale, mean subtracted) and ``σ`` from :func:`image_sigma`.
+The regularisers are written on ``u = x / σ0`` (the CVPR code's units), with ``x`` in
+pixel units (0–255 scale, mean subtracted) and ``σ0 = image_sigma(C, 227, 227)``; the
+engine weights them by ``227²/(H·W)`` (:func:`regulariser_scale`) so that a λ means the
+same at every image size and equals the CVPR code's value at 227×227.
 """
 from __future__ import annotations
 
@@ -22,9 +24,18 @@ def image_sigma(channels: int, height: int, width: int) -> float:
     """The normalising scale σ for an image of this shape, in pixel units.
 
     σ = 27098.1157 for 227×227×3 exactly (the CVPR constant) and grows as the square root
-    of the number of values, so that λ's keep their meaning at other sizes.
+    of the number of values; the engine's step is ``η·σ²·∇E``, which keeps the per-pixel
+    dynamics of the 227×227 case at every size.
     """
     return PIXEL_RMS * math.sqrt(channels * height * width)
+
+
+REFERENCE_SIDE = 227
+
+
+def regulariser_scale(height: int, width: int) -> float:
+    """Weight of the regularisers at this size: ``227² / (H·W)`` (1 at the paper's size)."""
+    return REFERENCE_SIDE * REFERENCE_SIDE / (height * width)
 
 
 def alpha_norm(u: torch.Tensor, alpha: float) -> torch.Tensor:
