@@ -159,6 +159,10 @@ class Snapshot:
         return self.images[self.best]
 
 
+class DivergenceError(RuntimeError):
+    """The optimisation produced non-finite values."""
+
+
 def auto_jitter(stride: int) -> int:
     """IJCV's jitter amount for a receptive-field stride: ``max(round(stride/4), 1)``."""
     return max(int(round(stride / 4)), 1)
@@ -326,6 +330,11 @@ def invert(
 
     def snapshot(step: int, terms: tuple[torch.Tensor, ...], rate: float, done: bool) -> Snapshot:
         data, data_w, reg_a, reg_tv, total = (t.detach().cpu().numpy().astype(np.float64) for t in terms)
+        if not np.isfinite(total).all():
+            raise DivergenceError(
+                f"the optimisation diverged by step {step} (objective {total.tolist()}); "
+                "lower the learning rate, or enable pixel clipping (clip > 0)"
+            )
         pixels = x.detach()[:, :, centre : centre + height, centre : centre + width]
         return Snapshot(
             step=step,
@@ -354,9 +363,7 @@ def invert(
         terms = objective(dy, dx)
         (grad,) = torch.autograd.grad(terms[-1].sum(), x)
         if step % settings.snapshot_every == 0:
-            shot = snapshot(step, terms, rate, done=False)
-            _check_finite(shot)
-            yield shot
+            yield snapshot(step, terms, rate, done=False)
         with torch.no_grad():
             velocity.mul_(settings.momentum).add_(grad, alpha=-rate * sigma * sigma)
             x.add_(velocity)
@@ -366,21 +373,7 @@ def invert(
 
     with torch.no_grad():
         terms = objective(centre, centre)
-    shot = snapshot(settings.iterations, terms, rates[-1] if rates else 0.0, done=True)
-    _check_finite(shot)
-    yield shot
-
-
-class DivergenceError(RuntimeError):
-    """The optimisation produced non-finite values."""
-
-
-def _check_finite(shot: Snapshot) -> None:
-    if not np.isfinite(shot.loss).all():
-        raise DivergenceError(
-            f"the optimisation diverged by step {shot.step} (objective {shot.loss.tolist()}); "
-            "lower the learning rate, or enable pixel clipping (clip > 0)"
-        )
+    yield snapshot(settings.iterations, terms, rates[-1] if rates else 0.0, done=True)
 
 
 def reconstruct(

@@ -1,0 +1,63 @@
+"""Step schedules, and the engine's momentum reset at every rate change."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inverter import engine
+from inverter.representations.base import CNN_PHASES, SHALLOW_PHASES
+from inverter.schedule import learning_rates, phase_starts, scale_phases
+
+
+def test_cvpr_cnn_schedule_rates_change_at_the_right_steps():
+    rates = learning_rates(0.004, CNN_PHASES)
+    assert len(rates) == 400
+    assert rates[0] == rates[99] == pytest.approx(0.004)
+    assert rates[100] == rates[299] == pytest.approx(0.0004)
+    assert rates[300] == rates[399] == pytest.approx(0.00004)
+    assert phase_starts(CNN_PHASES) == [0, 100, 300]
+
+
+def test_shallow_schedule_has_800_steps_in_four_phases():
+    rates = learning_rates(0.004, SHALLOW_PHASES)
+    assert len(rates) == 800
+    assert sorted(set(np.round(np.array(rates) / 0.004, 6)), reverse=True) == [1.0, 0.1, 0.01, 0.001]
+    assert phase_starts(SHALLOW_PHASES) == [0, 200, 400, 600]
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 2, 3, 7, 40, 401, 1000])
+def test_scaled_phases_sum_to_the_requested_iterations(iterations):
+    phases = scale_phases(CNN_PHASES, iterations)
+    assert sum(n for _, n in phases) == iterations
+    multipliers = [m for m, _ in phases]
+    assert multipliers == sorted(multipliers, reverse=True)
+
+
+def test_scaled_phases_keep_their_shares():
+    assert scale_phases(CNN_PHASES, 40) == ((1.0, 10), (0.1, 20), (0.01, 10))
+
+
+def test_negative_iterations_are_rejected():
+    with pytest.raises(ValueError, match="iterations"):
+        scale_phases(CNN_PHASES, -1)
+
+
+def test_momentum_is_zero_right_after_each_rate_change(tiny_cnn, photo, monkeypatch):
+    """Record the velocity seen by every update: it must be zero at each phase start."""
+    seen: list[float] = []
+    original = torch.Tensor.mul_
+
+    def spy(self, other, *args, **kwargs):
+        if isinstance(other, float) and other == pytest.approx(0.9):
+            seen.append(float(self.abs().max()))
+        return original(self, other, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "mul_", spy)
+    phases = ((1.0, 4), (0.1, 3), (0.01, 3))
+    monkeypatch.setattr(tiny_cnn, "preset", tiny_cnn.preset.with_(phases=phases))
+    list(engine.invert(tiny_cnn, photo, image_size=(16, 16), snapshot_every=100, clip=0))
+    assert len(seen) == 10
+    for step in phase_starts(phases):
+        assert seen[step] == 0.0, f"velocity not reset at step {step}"
+    assert all(seen[s] > 0 for s in range(10) if s not in phase_starts(phases))
