@@ -26,7 +26,15 @@ import torch
 from .devices import resolve_device
 from .images import load_image, to_uint8
 from .masks import CodeMask
-from .objectives import REFERENCE_SIDE, alpha_norm, image_sigma, regulariser_scale, total_variation
+from .objectives import (
+    REFERENCE_SIDE,
+    alpha_norm,
+    alpha_norm_grad,
+    image_sigma,
+    regulariser_scale,
+    total_variation,
+    total_variation_grad,
+)
 from .representations.base import Representation
 from .schedule import learning_rates, phase_starts, scale_phases
 
@@ -297,14 +305,16 @@ def invert(
         target = rep(target_pixels)
     mask = config.mask.tensor(tuple(target.shape[1:]), device) if settings.mask else None
     masked_target = target * mask if mask is not None else target
-    target_norm2 = masked_target.square().sum().clamp_min(1e-30)
+    target_norm2 = masked_target.square().flatten(1).sum(dim=1).clamp_min(1e-30)
+    # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual: the vector fed to Φ's backward
+    data_scale = (2.0 * settings.data_weight / target_norm2).view(-1, *([1] * (target.dim() - 1)))
     mean = rep.mean_tensor(device)
     reference = _display(target_pixels, mean, "clip")[0]
 
     height, width = settings.image_size
     jitter = settings.jitter
     canvas = (height + jitter - 1, width + jitter - 1)
-    x = _initial_noise(settings, rep.channels, canvas).to(device).requires_grad_(True)
+    x = _initial_noise(settings, rep.channels, canvas).to(device)
     velocity = torch.zeros_like(x)
     rates = learning_rates(settings.learning_rate, settings.phases)
     resets = set(phase_starts(settings.phases))
@@ -316,26 +326,44 @@ def invert(
     lambda_alpha = settings.lambda_alpha * regulariser_scale(height, width)
     lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
 
-    def objective(dy: int, dx: int) -> tuple[torch.Tensor, ...]:
-        crop = x[:, :, dy : dy + height, dx : dx + width]
+    def data_residual(crop: torch.Tensor) -> torch.Tensor:
         diff = rep(crop) - target
-        if mask is not None:
-            diff = diff * mask
-        data = diff.square().flatten(1).sum(dim=1) / target_norm2
-        u = x * inv_sigma0
-        reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data * 0
-        reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data * 0
-        data_weighted = data * settings.data_weight
-        return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
+        return diff * mask if mask is not None else diff
 
-    def snapshot(step: int, terms: tuple[torch.Tensor, ...], rate: float, done: bool) -> Snapshot:
-        data, data_w, reg_a, reg_tv, total = (t.detach().cpu().numpy().astype(np.float64) for t in terms)
+    def terms(diff: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The objective's terms per restart, ``[K]`` each (only at snapshots)."""
+        with torch.no_grad():
+            data = diff.square().flatten(1).sum(dim=1) / target_norm2
+            u = x * inv_sigma0
+            reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data * 0
+            reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data * 0
+            data_weighted = data * settings.data_weight
+            return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
+
+    def gradient(dy: int, dx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """∇_x E on the canvas, and the data residual; autograd runs through Φ only."""
+        crop = x[:, :, dy : dy + height, dx : dx + width].detach().requires_grad_(True)
+        with torch.enable_grad():
+            diff = data_residual(crop)
+            (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff * data_scale)
+        u = x * inv_sigma0
+        grad = total_variation_grad(u, settings.tv_beta).mul_(lambda_tv * inv_sigma0) if lambda_tv else None
+        if lambda_alpha:
+            grad_alpha = alpha_norm_grad(u, settings.alpha).mul_(lambda_alpha * inv_sigma0)
+            grad = grad_alpha if grad is None else grad.add_(grad_alpha)
+        if grad is None:
+            grad = torch.zeros_like(x)
+        grad[:, :, dy : dy + height, dx : dx + width] += grad_crop
+        return grad, diff.detach()
+
+    def snapshot(step: int, diff: torch.Tensor, rate: float, done: bool) -> Snapshot:
+        data, data_w, reg_a, reg_tv, total = (t.cpu().numpy().astype(np.float64) for t in terms(diff))
         if not np.isfinite(total).all():
             raise DivergenceError(
                 f"the optimisation diverged by step {step} (objective {total.tolist()}); "
                 "lower the learning rate, or enable pixel clipping (clip > 0)"
             )
-        pixels = x.detach()[:, :, centre : centre + height, centre : centre + width]
+        pixels = x[:, :, centre : centre + height, centre : centre + width]
         return Snapshot(
             step=step,
             total_steps=settings.iterations,
@@ -353,27 +381,24 @@ def invert(
             settings=settings,
         )
 
-    for step, rate in enumerate(rates):
-        if step in resets:
-            velocity.zero_()
-        if jitter > 1 and step < last_phase:
-            dy, dx = offsets.randrange(jitter), offsets.randrange(jitter)
-        else:
-            dy = dx = centre
-        terms = objective(dy, dx)
-        (grad,) = torch.autograd.grad(terms[-1].sum(), x)
-        if step % settings.snapshot_every == 0:
-            yield snapshot(step, terms, rate, done=False)
-        with torch.no_grad():
+    with torch.no_grad():
+        for step, rate in enumerate(rates):
+            if step in resets:
+                velocity.zero_()
+            if jitter > 1 and step < last_phase:
+                dy, dx = offsets.randrange(jitter), offsets.randrange(jitter)
+            else:
+                dy = dx = centre
+            grad, diff = gradient(dy, dx)
+            if step % settings.snapshot_every == 0:
+                yield snapshot(step, diff, rate, done=False)
             velocity.mul_(settings.momentum).add_(grad, alpha=-rate * sigma * sigma)
             x.add_(velocity)
             if settings.clip is not None:
-                norms = x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                x.mul_((settings.clip / norms).clamp(max=1.0))
-
-    with torch.no_grad():
-        terms = objective(centre, centre)
-    yield snapshot(settings.iterations, terms, rates[-1] if rates else 0.0, done=True)
+                norms = x.norm(dim=1, keepdim=True).clamp_min_(1e-12)
+                x.mul_(norms.reciprocal_().mul_(settings.clip).clamp_(max=1.0))
+        diff = data_residual(x[:, :, centre : centre + height, centre : centre + width])
+        yield snapshot(settings.iterations, diff, rates[-1] if rates else 0.0, done=True)
 
 
 def reconstruct(

@@ -74,3 +74,31 @@ def data_term(code: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | Non
         ref = target * mask
     denom = ref.square().flatten(1).sum(dim=1).clamp_min(1e-30)
     return diff.square().flatten(1).sum(dim=1) / denom
+
+
+def alpha_norm_grad(u: torch.Tensor, alpha: float) -> torch.Tensor:
+    """∂R_α/∂u = α·(Σ_c u²)^(α/2 − 1)·u, same shape as ``u`` (no autograd graph)."""
+    sq = u.square().sum(dim=1, keepdim=True)
+    if alpha < 2:
+        sq = sq.clamp_min(1e-30)
+    power = alpha / 2 - 1
+    weight = sq.square() if power == 2 else sq if power == 1 else sq.pow(power)
+    return weight * u * alpha
+
+
+def total_variation_grad(u: torch.Tensor, beta: float, eps: float = 1e-12) -> torch.Tensor:
+    """∂R_TV^β/∂u, same shape as ``u``, for the forward differences of :func:`total_variation`."""
+    dx = u[..., :, 1:] - u[..., :, :-1]
+    dy = u[..., 1:, :] - u[..., :-1, :]
+    if beta == 2:
+        gx, gy = dx * 2.0, dy * 2.0
+    else:
+        sq = torch.nn.functional.pad(dx.square(), (0, 1, 0, 0)) + torch.nn.functional.pad(dy.square(), (0, 0, 0, 1))
+        weight = (sq + eps).pow(beta / 2 - 1) * beta
+        gx, gy = weight[..., :, :-1] * dx, weight[..., :-1, :] * dy
+    grad = torch.zeros_like(u)
+    grad[..., :, 1:] += gx
+    grad[..., :, :-1] -= gx
+    grad[..., 1:, :] += gy
+    grad[..., :-1, :] -= gy
+    return grad

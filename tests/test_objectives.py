@@ -81,3 +81,21 @@ def test_sigma_matches_the_cvpr_constant_and_scales_with_size():
 def test_regulariser_scale_is_one_at_the_paper_size():
     assert regulariser_scale(227, 227) == 1.0
     assert regulariser_scale(227 * 2, 227) == 0.5
+
+
+@pytest.mark.parametrize("beta", [1.0, 1.5, 2.0])
+def test_analytic_tv_gradient_equals_autograd(beta):
+    from inverter.objectives import total_variation_grad
+
+    u = torch.randn(2, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(total_variation(u, beta).sum(), u)
+    torch.testing.assert_close(total_variation_grad(u.detach(), beta), expected)
+
+
+@pytest.mark.parametrize("alpha", [2.0, 3.0, 6.0])
+def test_analytic_alpha_gradient_equals_autograd(alpha):
+    from inverter.objectives import alpha_norm_grad
+
+    u = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(alpha_norm(u, alpha).sum(), u)
+    torch.testing.assert_close(alpha_norm_grad(u.detach(), alpha), expected)
