@@ -97,7 +97,9 @@ def download(source: WeightSource) -> Path:
             f"could not get weights {source.filename!r} from Hugging Face Hub repo {source.repo_id!r}"
             f" ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'}). "
             "Fix: connect to the internet, or pre-download it into the Hub cache "
-            f"(huggingface-cli download {source.repo_id} {source.filename}) and set HF_HUB_OFFLINE=1, "
+            f"(hf download {source.repo_id} {source.filename}"
+            + (f" --revision {source.revision}" if source.revision else "")
+            + ") and set HF_HUB_OFFLINE=1, "
             "or pass a local .safetensors file with --weights PATH."
         ) from err
 

@@ -1,0 +1,217 @@
+"""Hub weight loading, offline: key mapping, a test-made Hugging Face cache, errors, caching.
+
+huggingface_hub 2.4 reads ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once, when
+``huggingface_hub.constants`` is imported, and looks them up on that module at call
+time. In-process tests therefore patch the module's attributes; one subprocess test
+sets the real environment variables to check that they are honoured end to end.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torchvision import models
+
+from inverter import hub, load_representation
+from inverter.hub import SOURCES, WeightsError, WeightSource, check_state_dict, map_keys, parse_hub_spec
+
+REPO = Path(__file__).resolve().parents[1]
+VGG = SOURCES["vgg16"]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    hub.clear_cache()
+    yield
+    hub.clear_cache()
+
+
+def conv1_1(seed: int = 0, weight_shape: tuple[int, ...] = (64, 3, 3, 3)) -> dict[str, torch.Tensor]:
+    """Random tensors for VGG-16's first conv (``features.0.*``), as timm names them."""
+    gen = torch.Generator().manual_seed(seed)
+    return {"features.0.weight": torch.randn(weight_shape, generator=gen) * 0.2,
+            "features.0.bias": torch.randn(weight_shape[0], generator=gen)}  # fmt: skip
+
+
+def make_hub_cache(root: Path, tensors: dict[str, torch.Tensor], source: WeightSource = VGG) -> Path:
+    """Lay ``tensors`` out as ``source``'s file in a Hugging Face cache under ``root``."""
+    repo_dir = root / ("models--" + source.repo_id.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    save_file(tensors, str(snapshot / source.filename))
+    return root
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """An empty offline Hub cache; returns its root (add files with :func:`make_hub_cache`)."""
+    import huggingface_hub.constants as constants
+
+    root = tmp_path / "hf-cache"
+    root.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return root
+
+
+# --- key mapping --------------------------------------------------------------------
+
+
+def timm_vgg16_shapes() -> dict[str, tuple[int, ...]]:
+    """timm's ``vgg16`` state-dict layout: torchvision's ``features.*`` plus ConvMlp pre-logits."""
+    with torch.device("meta"):
+        features = {k: tuple(v.shape) for k, v in models.vgg16().state_dict().items() if k.startswith("features.")}
+    return {
+        **features,
+        "pre_logits.fc1.weight": (4096, 512, 7, 7), "pre_logits.fc1.bias": (4096,),
+        "pre_logits.fc2.weight": (4096, 4096, 1, 1), "pre_logits.fc2.bias": (4096,),
+        "head.fc.weight": (1000, 4096), "head.fc.bias": (1000,),
+    }  # fmt: skip
+
+
+def test_vgg16_rules_turn_timm_layout_into_torchvision_state_dict():
+    # Meta tensors: the real 400 MB shapes, no memory.
+    timm_state = {k: torch.empty(s, device="meta") for k, s in timm_vgg16_shapes().items()}
+    mapped = map_keys(timm_state, VGG)
+    with torch.device("meta"):
+        expected = {k: v.shape for k, v in models.vgg16().state_dict().items()}
+    check_state_dict(mapped, expected, set(expected), "fake timm vgg16")  # raises on any mismatch
+    assert set(mapped) == set(expected)
+    assert tuple(mapped["classifier.0.weight"].shape) == (4096, 25088)
+    assert tuple(mapped["classifier.3.weight"].shape) == (4096, 4096)
+    assert tuple(mapped["classifier.6.weight"].shape) == (1000, 4096)
+
+
+def test_mapping_moves_values_and_reshapes_in_row_major_order():
+    # Small stand-ins for the fc layers, with VGG's renaming rules and a matching reshape rule.
+    small = WeightSource("x/y", "f.safetensors", rename=VGG.rename, reshape=(("classifier.0.weight", (6, 8)),))
+    fc1 = torch.arange(6 * 2 * 2 * 2, dtype=torch.float32).reshape(6, 2, 2, 2)
+    head = torch.randn(3, 6)
+    mapped = map_keys({"module.pre_logits.fc1.weight": fc1, "head.fc.weight": head, "features.0.bias": head[0]}, small)
+    assert set(mapped) == {"classifier.0.weight", "classifier.6.weight", "features.0.bias"}
+    assert torch.equal(mapped["classifier.0.weight"], fc1.reshape(6, 8))  # torch's flatten = C·H·W order
+    assert torch.equal(mapped["classifier.6.weight"], head)
+
+
+def test_reshape_rule_skips_tensors_of_another_size_and_the_check_reports_them():
+    mapped = map_keys({"pre_logits.fc1.weight": torch.zeros(4, 512, 7, 7)}, VGG)
+    assert tuple(mapped["classifier.0.weight"].shape) == (4, 512, 7, 7)
+    with pytest.raises(WeightsError, match=r"wrong shapes: classifier\.0\.weight"):
+        check_state_dict(mapped, {"classifier.0.weight": torch.Size((4096, 25088))}, set(), "test")
+
+
+def test_hub_spec_parsing():
+    source = parse_hub_spec("hf://org/repo/sub/dir/w.safetensors@v1.0")
+    assert (source.repo_id, source.filename, source.revision) == ("org/repo", "sub/dir/w.safetensors", "v1.0")
+    assert parse_hub_spec("hf://org/repo/w.safetensors").revision is None
+    for bad in ("hf://org/w.safetensors", "hf://org/repo/w.bin"):
+        with pytest.raises(WeightsError, match="hf://ORG/REPO/FILE.safetensors"):
+            parse_hub_spec(bad)
+
+
+# --- end-to-end through a fake Hub cache --------------------------------------------------
+
+
+def test_truncated_vgg16_loads_from_offline_hub_cache(offline_cache):
+    tensors = conv1_1(seed=3)
+    make_hub_cache(offline_cache, tensors)
+    rep = load_representation("vgg16:conv1_1", weights=None, device="cpu")
+    state = rep.body.state_dict()
+    assert set(state) == {"features.0.weight", "features.0.bias"}
+    assert torch.equal(state["features.0.weight"], tensors["features.0.weight"])
+    assert torch.equal(state["features.0.bias"], tensors["features.0.bias"])
+    # It computes that conv on torchvision's normalised input.
+    x = torch.randn(1, 3, 16, 16) * 50
+    expected = torch.nn.functional.conv2d(x * rep.inv_std, tensors["features.0.weight"], tensors["features.0.bias"], padding=1)
+    torch.testing.assert_close(rep(x), expected)
+
+
+def test_missing_file_in_offline_mode_names_repo_and_file(offline_cache):
+    with pytest.raises(WeightsError) as info:
+        load_representation("vgg16:conv1_1", weights=None, device="cpu")
+    message = str(info.value)
+    assert "timm/vgg16.tv_in1k" in message and "model.safetensors" in message
+    assert "\n" not in message
+    # The suggested fix must be a command that exists in huggingface_hub ≥ 1.0.
+    assert "hf download timm/vgg16.tv_in1k model.safetensors" in message
+
+
+def test_other_hub_file_missing_from_cache_is_named(offline_cache):
+    make_hub_cache(offline_cache, conv1_1())
+    with pytest.raises(WeightsError, match=r"'other\.safetensors'.*'timm/vgg16\.tv_in1k'"):
+        load_representation("vgg16:conv1_1", weights="hf://timm/vgg16.tv_in1k/other.safetensors", device="cpu")
+
+
+def test_wrong_shape_in_hub_file_is_a_clear_error(offline_cache):
+    make_hub_cache(offline_cache, conv1_1(weight_shape=(64, 3, 5, 5)))
+    with pytest.raises(WeightsError, match=r"timm/vgg16\.tv_in1k.*wrong shapes: features\.0\.weight \(64, 3, 5, 5\)"):
+        load_representation("vgg16:conv1_1", weights=None, device="cpu")
+
+
+def test_unexpected_key_in_hub_file_is_a_clear_error(offline_cache):
+    make_hub_cache(offline_cache, {**conv1_1(), "features.0.running_mean": torch.zeros(64)})
+    with pytest.raises(WeightsError, match=r"unexpected keys: features\.0\.running_mean"):
+        load_representation("vgg16:conv1_1", weights=None, device="cpu")
+
+
+def test_hub_weights_are_read_once_per_process(offline_cache, monkeypatch):
+    make_hub_cache(offline_cache, conv1_1())
+    calls = {"download": 0, "read": 0}
+    download, read = hub.download, hub.read_safetensors
+
+    def counting_download(source):
+        calls["download"] += 1
+        return download(source)
+
+    def counting_read(path):
+        calls["read"] += 1
+        return read(path)
+
+    monkeypatch.setattr(hub, "download", counting_download)
+    monkeypatch.setattr(hub, "read_safetensors", counting_read)
+    first = load_representation("vgg16:conv1_1", device="cpu")
+    second = load_representation("vgg16:relu1_1", device="cpu")
+    assert calls == {"download": 1, "read": 1}
+    assert torch.equal(first.body.state_dict()["features.0.weight"], second.body.state_dict()["features.0.weight"])
+    hub.clear_cache()
+    load_representation("vgg16:conv1_1", device="cpu")
+    assert calls == {"download": 2, "read": 2}
+
+
+def test_local_file_is_cached_until_it_changes(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_file(conv1_1(seed=1), str(path))
+    a = load_representation("vgg16:conv1_1", weights=path, device="cpu").body.state_dict()["features.0.weight"]
+    again = hub.load_state_dict("vgg16", path)[0]["features.0.weight"]
+    assert again is hub.load_state_dict("vgg16", str(path))[0]["features.0.weight"]  # same cached tensor
+    save_file(conv1_1(seed=2), str(path))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # coarse file-system clocks
+    b = load_representation("vgg16:conv1_1", weights=path, device="cpu").body.state_dict()["features.0.weight"]
+    assert not torch.equal(a, b)
+    assert torch.equal(b, conv1_1(seed=2)["features.0.weight"])
+
+
+def test_environment_variables_select_the_offline_cache(tmp_path):
+    """HF_HUB_CACHE/HF_HUB_OFFLINE set in the environment of a fresh process (read at import)."""
+    tensors = conv1_1(seed=5)
+    cache = make_hub_cache(tmp_path / "env-cache", tensors)
+    script = (
+        "from inverter import load_representation\n"
+        "rep = load_representation('vgg16:conv1_1', device='cpu')\n"
+        "print(float(rep.body.state_dict()['features.0.weight'].double().sum()))\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("HF_HOME", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert np.isclose(float(done.stdout.strip()), float(tensors["features.0.weight"].double().sum()), rtol=1e-6)
