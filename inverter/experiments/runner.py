@@ -1,0 +1,194 @@
+"""Run an experiment: plan its inversions, run them with the engine, stream updates.
+
+Layers run one after another, not batched: every layer inverts its own pre-image, so a
+batch over layers would push each image through the deepest layer's network (more
+work, not less), and layers differ in presets and jitter. Restarts of one layer do run
+as one batch (the engine's ``restarts``).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..engine import invert
+from ..representations.base import Family, Representation
+from ..representations.registry import get_family, load_representation, parse_name
+from .kinds import ExperimentKind, Job, PlanContext, columns_of, get_kind, merged_params
+from .result import ExperimentResult, ExperimentUpdate, summarise
+from .spec import ARRAY_IMAGE, ExperimentError, ExperimentSpec, Panel, as_picture, load_source_image
+
+class _Networks:
+    """Loads each layer once per run.
+
+    ``weights="random"`` networks are built with the torch RNG seeded by ``seed`` (the
+    run's seed, as the single-inversion CLI does) inside a forked RNG, so the same spec
+    gives the same network and the caller's RNG state is left alone.
+    """
+
+    def __init__(self, family: Family, weights: str | None, device: str | None, seed: int = 0):
+        self.family, self.weights, self.device, self.seed = family, weights, device, seed
+        self._cache: dict[str, Representation] = {}
+        self._shapes: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
+
+    def __call__(self, layer: str) -> Representation:
+        if layer not in self._cache:
+            if self.weights == "random":
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed)
+                    rep = load_representation(self.family.name, layer, weights="random", device=self.device)
+            else:
+                rep = load_representation(self.family.name, layer, weights=self.weights, device=self.device)
+            self._cache[layer] = rep
+        return self._cache[layer]
+
+    def code_shape(self, layer: str, size: tuple[int, int] | None) -> tuple[int, ...]:
+        """The code's shape without batch at image size ``size`` (default: the input size)."""
+        key = (layer, size)
+        if key not in self._shapes:
+            rep = self(layer)
+            height, width = size or rep.input_size
+            tensors = [*rep.parameters(), *rep.buffers()]
+            device = tensors[0].device if tensors else torch.device("cpu")
+            with torch.no_grad():
+                code = rep(torch.zeros(1, rep.channels, height, width, device=device))
+            self._shapes[key] = tuple(code.shape[1:])
+        return self._shapes[key]
+
+
+def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -> tuple[str, ...]:
+    """The layers the experiment uses (see :attr:`ExperimentSpec.layers`), validated."""
+    _, name_layer = parse_name(spec.representation)
+    layers = tuple(spec.layers) or ((name_layer,) if name_layer else ())
+    if not layers:
+        layers = tuple(s.name for s in family.layers) if kind.all_layers else (family.layer(None).name,)
+    known = [s.name for s in family.layers]
+    unknown = [layer for layer in layers if layer not in known]
+    if unknown:
+        raise ExperimentError(f"unknown layers {unknown} of {family.name!r}; known: {', '.join(known)}")
+    return layers
+
+
+def _title(spec: ExperimentSpec, kind: ExperimentKind, family: Family, settings: dict[str, Any] | None) -> str:
+    image = spec.image if spec.image and spec.image != ARRAY_IMAGE else "uploaded image"
+    image = Path(image).name if not image.startswith("example:") else image.split(":", 1)[1]
+    extra = ""
+    if settings:
+        extra = f" · {settings['iterations']} steps · {settings['image_size'][0]}×{settings['image_size'][1]} px"
+    weights = " · random weights" if spec.weights == "random" else ""
+    return f"{kind.title} · {family.name}{weights} · {image}{extra} · seed {settings['seed'] if settings else ''}"
+
+
+def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) -> Iterator[ExperimentUpdate]:
+    """Run ``spec`` and yield progress updates; the last has ``done=True`` and the result.
+
+    Args:
+        spec: the experiment.
+        image: an image array (``[H, W]``/``[H, W, 3|4]``, uint8 or float in ``[0, 1]``)
+            to use instead of ``spec.image``; the spec then records ``"<array>"``.
+
+    Yields:
+        :class:`ExperimentUpdate` at every engine snapshot (``config.snapshot_every``).
+
+    Raises:
+        ExperimentError: bad kind, layers, parameters or config fields.
+        KeyError: unknown representation family.
+        inverter.images.ImageError, inverter.hub.WeightsError, ValueError: as the engine.
+    """
+    start = time.perf_counter()
+    kind = get_kind(spec.kind)
+    params = merged_params(kind, spec.params)
+    base = spec.base_config()
+    family_name, _ = parse_name(spec.representation)
+    family = get_family(family_name)
+    layers = resolve_layers(spec, kind, family)
+    if image is not None:
+        picture: np.ndarray | None = as_picture(image)
+        spec = ExperimentSpec(**{**spec.__dict__, "image": ARRAY_IMAGE})
+        source = picture
+    else:
+        picture = None
+        source = load_source_image(spec.image)
+    nets = _Networks(family, spec.weights, base.device, base.seed)
+    context = PlanContext(
+        layers=layers,
+        params=params,
+        preset=lambda layer: family.layer(layer).preset,
+        code_shape=lambda layer: nets.code_shape(layer, base.image_size),
+        config=dict(spec.config),
+    )
+    jobs = kind.plan(context)
+    if not jobs:
+        raise ExperimentError("the experiment has nothing to run")
+    counts = [int(job.changes.get("restarts", base.restarts)) if job.per_restart else 1 for job in jobs]
+    rows, total = columns_of(jobs, counts), sum(counts)
+    labels = [
+        f"{job.label} #{k + 1}" if job.per_restart else job.label for job, n in zip(jobs, counts) for k in range(n)
+    ]
+    panels: list[Panel] = []
+    groups: list[list[int]] = []
+    reference = None
+    title = _title(spec, kind, family, None)
+    for j, job in enumerate(jobs):
+        config = base.replace(**job.changes)
+        job_start = time.perf_counter()
+        for shot in invert(nets(job.layer), source, config):
+            reference = shot.reference
+            settings = shot.settings.to_dict()
+            title = _title(spec, kind, family, settings)
+            new = _panels(job, shot, settings, time.perf_counter() - job_start)
+            fraction = shot.step / shot.total_steps if shot.total_steps else 1.0
+            if shot.done:
+                groups.append(list(range(len(panels), len(panels) + len(new))))
+                panels.extend(new)
+                if j == len(jobs) - 1:
+                    break
+            message = (
+                f"{job.label} ({j + 1}/{len(jobs)}): step {shot.step}/{shot.total_steps}, "
+                f"error {100 * min(p.relative_error for p in new):.1f}%"
+            )
+            yield ExperimentUpdate(
+                panels=list(panels), running=[] if shot.done else new, total=total, rows=rows, labels=labels,
+                inversions=len(jobs), progress=(j + fraction) / len(jobs), done=False, message=message,
+                reference=reference, title=title,
+            )  # fmt: skip
+    assert reference is not None
+    result = ExperimentResult(
+        spec=spec, panels=panels, rows=rows, reference=reference, metrics=summarise(panels, groups),
+        elapsed=time.perf_counter() - start, picture=picture, title=title,
+    )  # fmt: skip
+    stats = result.metrics["relative_error"]
+    message = (
+        f"done: {len(panels)} panels in {result.elapsed:.1f} s; error {100 * stats['mean']:.1f}% ± "
+        f"{100 * stats['std']:.1f}% (min {100 * stats['min']:.1f}%, max {100 * stats['max']:.1f}%)"
+    )
+    yield ExperimentUpdate(
+        panels=list(panels), running=[], total=total, rows=rows, labels=labels, inversions=len(jobs), progress=1.0,
+        done=True, message=message, reference=reference, result=result, title=title,
+    )  # fmt: skip
+
+
+def _panels(job: Job, shot: Any, settings: dict[str, Any], seconds: float) -> list[Panel]:
+    errors = [float(e) for e in shot.relative_error]
+    if not job.per_restart:
+        b = shot.best
+        return [Panel(job.label, shot.images[b], errors[b], job.layer, dict(job.values), settings, b, False, seconds)]
+    best = int(np.argmin(errors))
+    return [
+        Panel(f"{job.label} #{k + 1}", shot.images[k], errors[k], job.layer, dict(job.values), settings, k,
+              k == best, seconds)
+        for k in range(len(errors))
+    ]  # fmt: skip
+
+
+def run_experiment(spec: ExperimentSpec, image: np.ndarray | None = None) -> ExperimentResult:
+    """Run ``spec`` to the end (see :func:`experiment_updates`) and return its result."""
+    last = None
+    for last in experiment_updates(spec, image):
+        pass
+    assert last is not None and last.result is not None
+    return last.result
