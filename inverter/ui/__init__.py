@@ -1,0 +1,74 @@
+"""The Gradio app: a thin layer over :func:`inverter.invert` (see ``app.py``).
+
+:func:`build_demo` returns the ``gr.Blocks`` with its queue configured; nothing is
+downloaded or built until a run asks for it, so the app starts offline.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from .common import catalogue  # noqa: E402
+from .invert_tab import InvertTab, build_invert_tab  # noqa: E402
+
+TITLE = "inverter: what does a representation keep of an image?"
+INTRO = (
+    "Reconstruct an image from its code Φ0 = Φ(x0) by gradient descent on "
+    "‖Φ(x) − Φ0‖²/‖Φ0‖² plus natural-image priors (α-norm, total variation), as in Mahendran & Vedaldi, "
+    "*Understanding Deep Image Representations by Inverting Them* (CVPR 2015) and *Visualizing Deep Convolutional "
+    "Neural Networks Using Natural Pre-Images* (IJCV 2016). Choose a representation and a layer: the paper's "
+    "hyper-parameters for that layer fill the knobs."
+)
+
+
+#: Small pre-images (32–64 px) are shown enlarged, with crisp pixels.
+CSS = """
+#reconstruction img, #reference img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+#restarts img { image-rendering: pixelated; }
+"""
+
+
+def launch_options() -> dict:
+    """Keyword arguments for ``demo.launch`` that style the app (Gradio 6 takes CSS there)."""
+    return {"css": CSS}
+
+
+def representations() -> dict:
+    """Every representation family with its layers, their receptive-field strides and paper presets, and where
+    its weights come from.
+
+    Returns:
+        {family: {"description", "needs_weights", "default_layer", "weights", "layers": [{"name", "stride", "preset"}]}}
+    """
+    return catalogue()
+
+
+def default_concurrency() -> int:
+    """Inversions run at once: ``$INVERTER_CONCURRENCY``, default 1 (each one uses every CPU core)."""
+    try:
+        return max(1, int(os.environ.get("INVERTER_CONCURRENCY", "1")))
+    except ValueError:
+        return 1
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app, queued; call ``.launch()`` on it."""
+    with gr.Blocks(title="inverter", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Tab("Invert"):
+            demo.invert_tab = build_invert_tab()  # type: ignore[attr-defined]
+        if importlib.util.find_spec(f"{__name__}.experiments_tab") is not None:  # written separately
+            from .experiments_tab import build_experiments_tab
+
+            with gr.Tab("Experiments"):
+                demo.experiments_tab = build_experiments_tab()  # type: ignore[attr-defined]
+        gr.api(representations, api_name="representations")
+    demo.queue(default_concurrency_limit=default_concurrency(), max_size=32)
+    return demo
+
+
+__all__ = ["InvertTab", "build_demo", "default_concurrency", "launch_options", "representations"]

@@ -1,0 +1,153 @@
+"""The app in a real browser: headless Chromium driven by Playwright.
+
+Needs Debian's Chromium (``apt-get install chromium chromium-driver``) and the Python
+package ``playwright`` (``pip install playwright``; it drives the system browser, no
+browser download). Skips with that message where either is missing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+HOW_TO_INSTALL = "install Chromium (apt-get install chromium chromium-driver) and Playwright (pip install playwright)"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"Chromium not found at {CHROMIUM}: {HOW_TO_INSTALL}", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason=f"playwright is missing: {HOW_TO_INSTALL}")
+
+#: Records every ``src`` the reconstruction shows, so that no update is missed by polling.
+WATCH_OUTPUT = """() => {
+  window.__srcs = [];
+  const seen = () => {
+    const img = document.querySelector('#reconstruction img');
+    const done = (document.querySelector('#status')?.innerText || '').includes('Done');
+    if (img && img.src && window.__srcs.at(-1)?.src !== img.src) window.__srcs.push({src: img.src, done});
+  };
+  new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def server():
+    # The default representation (SqueezeNet) on random weights: no download, fast at 48 px.
+    saved = os.environ.get("INVERTER_RANDOM_WEIGHTS")
+    os.environ["INVERTER_RANDOM_WEIGHTS"] = "1"
+    from inverter.ui import build_demo, launch_options
+
+    demo = build_demo()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                            **launch_options())
+    yield url
+    demo.close()
+    if saved is None:
+        os.environ.pop("INVERTER_RANDOM_WEIGHTS", None)
+    else:
+        os.environ["INVERTER_RANDOM_WEIGHTS"] = saved
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.errors = []
+        tab.on("pageerror", lambda err: tab.errors.append(str(err)))
+        tab.goto(server, wait_until="domcontentloaded")
+        tab.wait_for_selector("#run", timeout=60_000)
+        yield tab
+        browser.close()
+
+
+def set_number(page, elem_id: str, value: int) -> None:
+    """Type into a slider's number box and wait until the slider itself holds the value."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.wait_for(state="visible")
+    box.fill(str(value))
+    box.press("Enter")
+    box.press("Tab")
+    page.wait_for_function(
+        f"() => document.querySelector('#{elem_id} input[type=range]').value === '{value}'", timeout=10_000)
+
+
+def status(page) -> str:
+    return page.inner_text("#status")
+
+
+def test_run_streams_updates_and_finishes(page, tmp_path):
+    page.click("#run")  # no image yet: a readable error, not a crash
+    page.wait_for_selector("text=No image", timeout=15_000)
+    page.set_input_files("#input-image input[type=file]", str(EXAMPLE))
+    page.wait_for_selector("#input-image img", timeout=15_000)
+    set_number(page, "iterations", 40)
+    page.click("text=Advanced")
+    set_number(page, "image_size", 48)
+    set_number(page, "snapshot_every", 4)
+    page.evaluate(WATCH_OUTPUT)
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Done')", timeout=90_000)
+    srcs = page.evaluate("() => window.__srcs")
+    before_end = [s for s in srcs if not s["done"]]
+    assert len(before_end) >= 3, f"the reconstruction changed {len(before_end) - 1} times before the end"
+    assert "relative error" in status(page) and "48×48" in status(page)
+    for name in ("reconstruction.png", "progress.gif", "result.json"):
+        page.wait_for_selector(f"#downloads a[download='{name}']", timeout=10_000)
+    page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+    assert (tmp_path / "app.png").stat().st_size > 10_000
+    assert not page.errors, page.errors
+
+
+def test_stop_halts_the_run(page):
+    from inverter.ui.invert_run import active_runs
+
+    set_number(page, "iterations", 2000)
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Running')", timeout=30_000)
+    assert active_runs() == 1
+    page.click("#stop")
+    assert wait_until(lambda: active_runs() == 0, 15), "the inversion kept running after Stop"
+    time.sleep(0.5)
+    assert "Done" not in status(page)
+    assert not page.errors, page.errors
+
+
+def test_layer_choices_and_presets_follow_the_representation(page):
+    from inverter.ui.common import default_layer, layer_names, preset_knobs
+
+    page.click("#representation input")
+    page.locator("[role=option]", has_text="alexnet").first.click()
+    deep = default_layer("alexnet")
+    page.wait_for_function(f"() => document.querySelector('#layer input').value === '{deep}'", timeout=10_000)
+    assert float(page.input_value("#lambda_tv input")) == preset_knobs("alexnet", deep)["lambda_tv"]
+    shallow = layer_names("alexnet")[0]
+    page.click("#layer input")
+    page.locator("[role=option]", has_text=shallow).first.click()
+    expected = preset_knobs("alexnet", shallow)["lambda_tv"]
+    page.wait_for_function(f"() => Number(document.querySelector('#lambda_tv input').value) === {expected}",
+                           timeout=10_000)
+    assert "Random, untrained weights" in page.inner_text("#weights-note")
