@@ -85,7 +85,7 @@ def tiny_family():
     layers = tuple(LayerSpec(name, 4, TINY_PRESET) for name in ("conv2", "slow", "boom"))
     register(Family(FAMILY, layers, _build, description="two-layer test CNN", default_layer="conv2"))
     yield FAMILY
-    registry._FAMILIES.pop(FAMILY, None)  # no public unregister; keep other test modules' registry clean
+    registry.unregister(FAMILY)  # keep other test modules' registry clean
 
 
 @pytest.fixture(scope="module")

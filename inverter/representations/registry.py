@@ -20,6 +20,11 @@ def register(family: Family) -> Family:
     return family
 
 
+def unregister(name: str) -> None:
+    """Remove the family called ``name`` (no error if absent); for plug-ins and tests."""
+    _FAMILIES.pop(name, None)
+
+
 def families() -> dict[str, Family]:
     """Every registered family, by name, in registration order."""
     return dict(_FAMILIES)
