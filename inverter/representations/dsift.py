@@ -27,8 +27,9 @@ Pipeline (all torch ops, batched, float32/float64):
 ``step`` defaults to ``bin_size`` (one descriptor per spatial bin, stride 5 px), dense
 enough that every pixel is seen by many descriptors; the CVPR DSIFT network used a
 stride of 3 bins, which is ``DSIFT(step=15)``. ``eps`` (1.0, squared-norm units) keeps
-gradients finite on flat regions, where the code is zero; descriptors of textured regions
-have squared norms of 10⁴–10⁸ in these units, so it is negligible there.
+gradients finite on flat regions, where the code is zero; on a real photograph
+(scikit-image's camera at 227×227) the squared descriptor norms range from about 10²
+(flat sky) to 10⁶ in these units, so it is negligible wherever there is any texture.
 """
 from __future__ import annotations
 
