@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
@@ -31,8 +32,7 @@ from inverter.hub import WeightsError  # noqa: E402
 from inverter.images import ImageError, load_image  # noqa: E402
 from inverter.representations import get_family, load_representation  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from contact_sheet import contact_sheet, save_png  # noqa: E402
+from inverter.grid import make_grid  # noqa: E402
 
 #: scikit-image sample photographs accepted by name for ``--image``.
 SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
@@ -135,7 +135,7 @@ def layer_sheet(results: Sequence[LayerResult], original_label: str, title: str,
         else:
             tiles.append(r.image)
             labels.append(f"{r.layer}\nerror {100 * r.relative_error:.1f}%")
-    return contact_sheet(tiles, labels, columns=columns, tile_size=tile, title=title)
+    return make_grid(tiles, labels, columns=columns, tile_size=tile, title=title)
 
 
 def run(
@@ -200,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = args.size or (f"{shown.shape[0]}" if shown is not None else "default")
         iterations = args.iterations or family.layer(layers[0]).preset.iterations
         title = f"{family_name} · {label} · {size} px · {iterations} iterations · weights: {weights}"
-        path = save_png(layer_sheet(results, label, title, args.columns, args.tile), args.output)
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(layer_sheet(results, label, title, args.columns, args.tile)).save(path, optimize=True)
     except KeyError as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2

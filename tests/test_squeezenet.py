@@ -147,16 +147,3 @@ def test_layers_benchmark_bad_input_is_one_line(layers_benchmark, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert not (tmp_path / "x.png").exists()
-
-
-def test_contact_sheet_places_tiles_and_rejects_mismatched_labels(layers_benchmark):
-    sheet_module = sys.modules["contact_sheet"]
-    red = np.zeros((20, 20, 3), np.uint8)
-    red[..., 0] = 255
-    blue = np.zeros((20, 20, 3), np.float64)
-    blue[..., 2] = 1.0
-    sheet = sheet_module.contact_sheet([red, blue], ["a", "b"], columns=2, tile_size=20, gap=4, font_size=10)
-    left, right = sheet[4 + 10, 4 + 10], sheet[4 + 10, 4 + 24 + 10]  # centres of the two tiles
-    assert tuple(left) == (255, 0, 0) and tuple(right) == (0, 0, 255)
-    with pytest.raises(ValueError, match="2 tiles but 1 labels"):
-        sheet_module.contact_sheet([red, blue], ["a"])
