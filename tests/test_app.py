@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from conftest import SQUEEZENET_FILE, TinyCNN  # noqa: E402
+from serving import free_port, wait_until  # noqa: E402
 from inverter.representations import families, list_representations, register  # noqa: E402
 from inverter.representations import registry  # noqa: E402
 from inverter.representations.base import Family, LayerSpec, Preset  # noqa: E402
@@ -63,21 +63,6 @@ def _build(layer: str, weights=None) -> CountingCNN:
     net = rep[layer]()
     net.layer = layer
     return net
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

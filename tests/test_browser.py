@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from serving import free_port, wait_until
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
@@ -36,21 +36,6 @@ WATCH_OUTPUT = """() => {
   };
   new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, attributes: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture(scope="module")
