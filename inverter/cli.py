@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import experiment_cli
+from .cli_errors import EXIT_USAGE, run_reporting_errors
 from .engine import DISPLAY_MODES, INIT_MODES
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 #: CLI options that map one-to-one onto :class:`inverter.engine.InversionConfig` fields.
 CONFIG_OPTIONS = (
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reconstruct an image from its representation (Mahendran & Vedaldi, CVPR 2015 / IJCV 2016).",
         epilog="Example: python -m inverter photo.jpg -r squeezenet1_1:fire5 --iterations 200 "
         "--output out.png --report out.json"
-        + ("; experiments (grids of runs): python -m inverter --experiment KIND --help" if _experiment_cli() else ""),
+        + "; experiments (grids of runs): python -m inverter --experiment KIND --help",
     )
     p.add_argument("image", nargs="?", help="input image file (PNG, JPEG, ...)")
     p.add_argument("-r", "--representation", metavar="NAME[:LAYER]", help="e.g. alexnet:conv3, hog (see --list)")
@@ -136,49 +137,16 @@ def list_text() -> str:
     return "\n".join(lines)
 
 
-def _message(err: BaseException) -> str:
-    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    text = str(text).strip().splitlines()[0] if str(text).strip() else type(err).__name__
-    return text
-
-
-def _experiment_cli() -> Any:
-    """:mod:`inverter.experiment_cli` where it exists (it handles ``--experiment`` and
-    experiment configs), else ``None``."""
-    try:
-        from . import experiment_cli
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.experiment_cli":
-            raise
-        return None
-    return experiment_cli
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    experiments = _experiment_cli()
-    if experiments is not None and experiments.handles(argv):
-        return experiments.main(argv)
+    if experiment_cli.handles(argv):
+        return experiment_cli.main(argv)
     args = build_parser().parse_args(argv)
-    try:
-        if args.list:
-            print(list_text())
-            return 0
-        return _run(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:
-        if args.debug:
-            raise
-        from .engine import DivergenceError
-        from .hub import WeightsError
-
-        known = (ValueError, KeyError, OSError, WeightsError, DivergenceError)  # ImageError is a ValueError
-        prefix = "" if isinstance(err, known) else f"unexpected {type(err).__name__} (rerun with --debug): "
-        print(f"error: {prefix}{_message(err)}", file=sys.stderr)
-        return EXIT_ERROR
+    if args.list:
+        print(list_text())
+        return 0
+    return run_reporting_errors(lambda: _run(args), args.debug)
 
 
 def _run_spec(args: argparse.Namespace) -> tuple[Any, dict[str, Any], set[str]]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+from .cli_errors import EXIT_USAGE, run_reporting_errors
 
 #: Options copied onto :class:`inverter.engine.InversionConfig` fields when given.
 CONFIG_OPTIONS = (
@@ -194,33 +194,13 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def _message(err: BaseException) -> str:
-    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    text = str(text).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiments' command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.list_experiments:
-            print(list_text())
-            return 0
-        return _run(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:
-        if args.debug:
-            raise
-        from .engine import DivergenceError
-        from .hub import WeightsError
-
-        known = (ValueError, KeyError, OSError, WeightsError, DivergenceError)
-        prefix = "" if isinstance(err, known) else f"unexpected {type(err).__name__} (rerun with --debug): "
-        print(f"error: {prefix}{_message(err)}", file=sys.stderr)
-        return EXIT_ERROR
+    if args.list_experiments:
+        print(list_text())
+        return 0
+    return run_reporting_errors(lambda: _run(args), args.debug)
 
 
 def _run(args: argparse.Namespace) -> int:
