@@ -23,17 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from .descent import Descent
 from .devices import resolve_device
 from .images import load_image, to_uint8
 from .masks import CodeMask
 from .objectives import (
     REFERENCE_SIDE,
     alpha_norm,
-    alpha_norm_grad,
     image_sigma,
     regulariser_scale,
     total_variation,
-    total_variation_grad,
 )
 from .representations.base import Representation
 from .schedule import learning_rates, phase_starts, scale_phases
@@ -242,18 +241,20 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return resolve_device(None)
 
 
-def _display(pixels: torch.Tensor, mean: torch.Tensor, mode: str) -> np.ndarray:
-    """``[K, C, H, W]`` pixel units → ``[K, H, W, 3]`` uint8 (the paper's min–max, or clip)."""
+def _display(pixels: np.ndarray, mean: np.ndarray, mode: str) -> np.ndarray:
+    """``[K, C, H, W]`` float32 pixel units → ``[K, H, W, 3]`` uint8 (the paper's min–max, or clip).
+
+    NumPy on a host copy: a snapshot costs one device-to-host copy and no device work.
+    """
     img = pixels + mean
     if mode == "minmax":
-        flat = img.flatten(1)
-        lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
-        hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
-        img = (img - lo) / (hi - lo).clamp_min(1e-8)
+        flat = img.reshape(len(img), -1)
+        lo = flat.min(axis=1).reshape(-1, 1, 1, 1)
+        hi = flat.max(axis=1).reshape(-1, 1, 1, 1)
+        img = (img - lo) / np.maximum(hi - lo, np.float32(1e-8))
     else:
-        img = img / 255.0
-    array = img.permute(0, 2, 3, 1).cpu().numpy()
-    return np.stack([to_uint8(a) for a in array])
+        img = img / np.float32(255.0)
+    return np.stack([to_uint8(a) for a in img.transpose(0, 2, 3, 1)])
 
 
 def _initial_noise(settings: Settings, channels: int, canvas: tuple[int, int]) -> torch.Tensor:
@@ -308,14 +309,13 @@ def invert(
     target_norm2 = masked_target.square().flatten(1).sum(dim=1).clamp_min(1e-30)
     # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual: the vector fed to Φ's backward
     data_scale = (2.0 * settings.data_weight / target_norm2).view(-1, *([1] * (target.dim() - 1)))
-    mean = rep.mean_tensor(device)
-    reference = _display(target_pixels, mean, "clip")[0]
+    mean_array = rep.mean_tensor().numpy()
+    reference = _display(target_pixels.cpu().numpy(), mean_array, "clip")[0]
 
     height, width = settings.image_size
     jitter = settings.jitter
     canvas = (height + jitter - 1, width + jitter - 1)
     x = _initial_noise(settings, rep.channels, canvas).to(device)
-    velocity = torch.zeros_like(x)
     rates = learning_rates(settings.learning_rate, settings.phases)
     resets = set(phase_starts(settings.phases))
     last_phase = phase_starts(settings.phases)[-1] if settings.phases else 0
@@ -325,6 +325,9 @@ def invert(
     inv_sigma0 = 1.0 / image_sigma(rep.channels, REFERENCE_SIDE, REFERENCE_SIDE)
     lambda_alpha = settings.lambda_alpha * regulariser_scale(height, width)
     lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
+    descent = Descent(x, alpha=settings.alpha, lambda_alpha=lambda_alpha, beta=settings.tv_beta,
+                      lambda_tv=lambda_tv, inv_sigma0=inv_sigma0, momentum=settings.momentum, sigma=sigma,
+                      clip=settings.clip)
 
     def data_residual(crop: torch.Tensor) -> torch.Tensor:
         diff = rep(crop) - target
@@ -340,21 +343,16 @@ def invert(
             data_weighted = data * settings.data_weight
             return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
 
-    def gradient(dy: int, dx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """∇_x E on the canvas, and the data residual; autograd runs through Φ only."""
-        crop = x[:, :, dy : dy + height, dx : dx + width].detach().requires_grad_(True)
+    def forward(top: int, left: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The crop at ``(top, left)`` as a leaf that requires grad, and its residual with Φ's graph."""
+        crop = x[:, :, top : top + height, left : left + width].detach().requires_grad_(True)
         with torch.enable_grad():
-            diff = data_residual(crop)
-            (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff * data_scale)
-        u = x * inv_sigma0
-        grad = total_variation_grad(u, settings.tv_beta).mul_(lambda_tv * inv_sigma0) if lambda_tv else None
-        if lambda_alpha:
-            grad_alpha = alpha_norm_grad(u, settings.alpha).mul_(lambda_alpha * inv_sigma0)
-            grad = grad_alpha if grad is None else grad.add_(grad_alpha)
-        if grad is None:
-            grad = torch.zeros_like(x)
-        grad[:, :, dy : dy + height, dx : dx + width] += grad_crop
-        return grad, diff.detach()
+            return crop, data_residual(crop)
+
+    def backward(crop: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+        """∇ of the data term w.r.t. the crop: Φ's backward fed ``2C·r/‖Φ0‖²``."""
+        (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff.detach() * data_scale)
+        return grad_crop
 
     def snapshot(step: int, diff: torch.Tensor, rate: float, done: bool) -> Snapshot:
         data, data_w, reg_a, reg_tv, total = (t.cpu().numpy().astype(np.float64) for t in terms(diff))
@@ -363,11 +361,11 @@ def invert(
                 f"the optimisation diverged by step {step} (objective {total.tolist()}); "
                 "lower the learning rate, or enable pixel clipping (clip > 0)"
             )
-        pixels = x[:, :, centre : centre + height, centre : centre + width]
+        pixels = x[:, :, centre : centre + height, centre : centre + width].to("cpu", copy=True).numpy()
         return Snapshot(
             step=step,
             total_steps=settings.iterations,
-            images=_display(pixels, mean, settings.display),
+            images=_display(pixels, mean_array, settings.display),
             reference=reference,
             relative_error=np.sqrt(data),
             data_loss=data_w,
@@ -377,28 +375,28 @@ def invert(
             learning_rate=rate,
             elapsed=time.perf_counter() - start,
             done=done,
-            pixels=pixels.cpu().numpy(),
+            pixels=pixels,
             settings=settings,
         )
 
+    # Grad mode is set per statement, never around a ``yield``: the caller runs in its own mode.
+    for step, rate in enumerate(rates):
+        if step in resets:
+            descent.reset_momentum()
+        if jitter > 1 and step < last_phase:
+            top, left = offsets.randrange(jitter), offsets.randrange(jitter)
+        else:
+            top = left = centre
+        crop, diff = forward(top, left)
+        if step % settings.snapshot_every == 0:  # before Φ's backward: the first snapshot waits for no backward
+            yield snapshot(step, diff.detach(), rate, done=False)
+        data_grad = backward(crop, diff)
+        del crop, diff
+        with torch.no_grad():
+            descent.step(rate, data_grad, top, left)
     with torch.no_grad():
-        for step, rate in enumerate(rates):
-            if step in resets:
-                velocity.zero_()
-            if jitter > 1 and step < last_phase:
-                dy, dx = offsets.randrange(jitter), offsets.randrange(jitter)
-            else:
-                dy = dx = centre
-            grad, diff = gradient(dy, dx)
-            if step % settings.snapshot_every == 0:
-                yield snapshot(step, diff, rate, done=False)
-            velocity.mul_(settings.momentum).add_(grad, alpha=-rate * sigma * sigma)
-            x.add_(velocity)
-            if settings.clip is not None:
-                norms = x.norm(dim=1, keepdim=True).clamp_min_(1e-12)
-                x.mul_(norms.reciprocal_().mul_(settings.clip).clamp_(max=1.0))
         diff = data_residual(x[:, :, centre : centre + height, centre : centre + width])
-        yield snapshot(settings.iterations, diff, rates[-1] if rates else 0.0, done=True)
+    yield snapshot(settings.iterations, diff, rates[-1] if rates else 0.0, done=True)
 
 
 def reconstruct(

@@ -1,0 +1,118 @@
+"""The engine's per-step arithmetic: regulariser gradients and the heavy-ball update, in place.
+
+Everything here acts on the canvas ``x``, ``[K, C, H', W']`` float32 in pixel units, and
+runs under ``torch.no_grad``. It computes exactly what :mod:`inverter.objectives`'
+``alpha_norm_grad``/``total_variation_grad`` and the engine's update compute, but with
+preallocated buffers and few, fused, in-place tensor operations: on a CPU every
+elementwise operation over a few hundred thousand values is a parallel region whose
+thread synchronisation can cost far more than its arithmetic when the cores are shared,
+and on a GPU every operation is a kernel launch. The squared colour norm of every pixel,
+``S = Σ_c x²``, is computed once per step and shared by the pixel clip and the α-norm.
+"""
+from __future__ import annotations
+
+import torch
+
+from .objectives import total_variation_grad
+
+
+class Descent:
+    """Heavy-ball descent on ``E = data + λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)``, ``c0 = 1/σ0``.
+
+    Args:
+        x: the canvas, ``[K, C, H', W']``; updated in place by :meth:`step`.
+        alpha, lambda_alpha: exponent and (size-scaled) weight of the α-norm.
+        beta, lambda_tv: exponent and (size-scaled) weight of the total variation.
+        inv_sigma0: ``c0``, the regularisers' unit conversion (1/pixel units).
+        momentum: μ of ``v ← μ·v − rate·σ²·∇E``.
+        sigma: σ, so that the pixel step is ``rate·σ²·∇E``.
+        clip: scale every pixel's colour vector down to this norm after each step (pixel
+            units), or ``None``.
+    """
+
+    def __init__(self, x: torch.Tensor, *, alpha: float, lambda_alpha: float, beta: float, lambda_tv: float,
+                 inv_sigma0: float, momentum: float, sigma: float, clip: float | None) -> None:
+        self.x = x
+        self.velocity = torch.zeros_like(x)
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.lambda_alpha, self.lambda_tv = float(lambda_alpha), float(lambda_tv)
+        self.c0 = float(inv_sigma0)
+        self.momentum, self.step_scale = float(momentum), float(sigma) ** 2
+        self.clip = clip
+        k, c, h, w = x.shape
+        self.grad = torch.empty_like(x)
+        # Forward differences with a zero border: dx[..., j] = x[..., j] − x[..., j−1] for
+        # 1 ≤ j < W', 0 at j = 0 and j = W' (the same for rows), so that the TV gradient is
+        # one subtraction of two shifted views (the CVPR code's replicate boundary).
+        self._dx = torch.zeros((k, c, h, w + 1), dtype=x.dtype, device=x.device) if lambda_tv and beta == 2 else None
+        self._dy = torch.zeros((k, c, h + 1, w), dtype=x.dtype, device=x.device) if lambda_tv and beta == 2 else None
+        self._norm2 = torch.empty((k, 1, h, w), dtype=x.dtype, device=x.device)
+        self._weight = torch.empty_like(self._norm2)
+        self._norm2_valid = False  # _norm2 = Σ_c x² of the current x
+
+    def reset_momentum(self) -> None:
+        """v ← 0 (at every change of the learning rate)."""
+        self.velocity.zero_()
+
+    def _colour_norm2(self) -> torch.Tensor:
+        """``S = Σ_c x²``, ``[K, 1, H', W']``, computed once per ``x``."""
+        if not self._norm2_valid:
+            # the squares go to the gradient buffer: it is free whenever S is needed (before
+            # the regulariser gradient is formed, or after the update has consumed it)
+            torch.square(self.x, out=self.grad)
+            torch.sum(self.grad, dim=1, keepdim=True, out=self._norm2)
+            self._norm2_valid = True
+        return self._norm2
+
+    def regulariser_gradient(self) -> torch.Tensor:
+        """∇_x of ``λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)`` into :attr:`grad` (a buffer, returned)."""
+        x, grad, c0 = self.x, self.grad, self.c0
+        norm2 = self._colour_norm2() if self.lambda_alpha else None  # before ``grad`` is written
+        if self.lambda_tv and self.beta == 2:
+            # ∂/∂x Σ (c0·Δx)² = 2c0²·(Δx[j] − Δx[j+1]) per axis, Δ's zero outside the image
+            dx, dy, width, height = self._dx, self._dy, x.shape[-1], x.shape[-2]
+            torch.sub(x[..., :, 1:], x[..., :, :-1], out=dx[..., :, 1:width])
+            torch.sub(dx[..., :, :width], dx[..., :, 1:], out=grad)
+            torch.sub(x[..., 1:, :], x[..., :-1, :], out=dy[..., 1:height, :])
+            grad.add_(dy[..., :height, :]).sub_(dy[..., 1:, :])
+            grad.mul_(2.0 * self.lambda_tv * c0 * c0)
+        elif self.lambda_tv:
+            grad.copy_(total_variation_grad(x * c0, self.beta)).mul_(self.lambda_tv * c0)
+        else:
+            grad.zero_()
+        if self.lambda_alpha:
+            # ∂/∂x Σ (c0²·S)^(α/2) = α·c0²·(c0²·S)^p·x, S = Σ_c x², p = α/2 − 1 (c0²·S ≥ 1e-30 for α < 2)
+            power, scale = self.alpha / 2 - 1, self.alpha * self.lambda_alpha * c0 * c0
+            if power == 0:
+                grad.add_(x, alpha=scale)
+            elif power == 1:
+                grad.addcmul_(x, norm2, value=scale * c0 * c0)
+            elif power == 2:  # α = 6, the paper's: one product, c0⁴ folded into the scalar
+                grad.addcmul_(x, torch.mul(norm2, norm2, out=self._weight), value=scale * c0**4)
+            else:
+                weight = torch.mul(norm2, c0 * c0, out=self._weight)
+                if self.alpha < 2:
+                    weight.clamp_min_(1e-30)
+                grad.addcmul_(x, weight.pow_(power), value=scale)
+        return grad
+
+    def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int) -> None:
+        """One update: ``v ← μ·v − rate·σ²·(∇R + ∇data)``, ``x ← x + v``, then the clip.
+
+        Args:
+            rate: learning rate η of this step.
+            data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``.
+        """
+        grad = self.regulariser_gradient()
+        height, width = data_grad.shape[-2:]
+        grad[..., top : top + height, left : left + width].add_(data_grad)
+        self.velocity.mul_(self.momentum).add_(grad, alpha=-rate * self.step_scale)
+        self.x.add_(self.velocity)
+        self._norm2_valid = False
+        if self.clip is not None:
+            # scale = min(clip/‖x_pixel‖, 1) = clip/√max(S, clip²); afterwards S = min(S, clip²)
+            norm2 = self._colour_norm2()
+            clip2 = self.clip * self.clip
+            scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
+            self.x.mul_(scale)
+            norm2.clamp_(max=clip2)
