@@ -297,7 +297,7 @@ def invert(
         representation = load_representation(representation, device=config.device)
     settings = resolve_settings(representation, config)
     device = torch.device(settings.device)
-    rep = representation.to(device)
+    rep = representation.freeze().to(device)  # eval mode (no dropout), weights never require grad
     if isinstance(image, (str, Path)):
         image = load_image(image)
 

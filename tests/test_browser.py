@@ -25,6 +25,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"Chromium not found at {CHROMIUM}: {HOW_TO_INSTALL}", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason=f"playwright is missing: {HOW_TO_INSTALL}")
+PlaywrightTimeout = sync_api.TimeoutError
 
 #: Records every ``src`` the reconstruction shows, so that no update is missed by polling.
 WATCH_OUTPUT = """() => {
@@ -69,15 +70,25 @@ def page(server):
         browser.close()
 
 
-def set_number(page, elem_id: str, value: int) -> None:
-    """Type into a slider's number box and wait until the slider itself holds the value."""
+def set_number(page, elem_id: str, value: int, attempts: int = 3) -> None:
+    """Type into a slider's number box and wait until the slider itself holds the value.
+
+    Retyped if it does not stick: on a loaded machine the page's own preset-loading
+    events can land after the typing and put the preset back.
+    """
     box = page.locator(f"#{elem_id} input[type=number]")
     box.wait_for(state="visible")
-    box.fill(str(value))
-    box.press("Enter")
-    box.press("Tab")
-    page.wait_for_function(
-        f"() => document.querySelector('#{elem_id} input[type=range]').value === '{value}'", timeout=10_000)
+    check = f"() => document.querySelector('#{elem_id} input[type=range]').value === '{value}'"
+    for attempt in range(attempts):
+        box.fill(str(value))
+        box.press("Enter")
+        box.press("Tab")
+        try:
+            page.wait_for_function(check, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
 
 
 def status(page) -> str:
