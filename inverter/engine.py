@@ -277,7 +277,7 @@ def invert(
 
     Args:
         representation: a :class:`Representation` or a registry name (``"hog"``,
-            ``"alexnet:conv3"``).
+            ``"alexnet:conv3"``); it is put in eval mode with frozen weights.
         image: ``[H, W, 3]``/``[H, W]`` array (uint8, or float in ``[0, 1]``) or a file path.
             It is centre-cropped to the pre-image's aspect and resized.
         config: settings; ``overrides`` replace fields of it (``iterations=50``).
