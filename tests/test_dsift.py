@@ -11,20 +11,7 @@ from inverter.representations.base import GREY_MEAN_255, SHALLOW_PHASES
 from inverter.representations.dsift import DSIFT, bilinear_bins, sift_normalise
 from inverter.representations.hog import image_gradient
 from inverter.representations.registry import get_family, load_representation
-
-
-def smooth_image(height: int, width: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.rand(1, 1, height + 2, width + 2, generator=gen, dtype=torch.float64)
-    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1)
-    return ((blurred - blurred.mean()) * 600.0).to(dtype)
-
-
-def ramp(height: int, width: int, angle_deg: float) -> torch.Tensor:
-    y, x = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
-    a = math.radians(angle_deg)
-    img = 3.0 * (x * math.cos(a) + y * math.sin(a))
-    return (img - img.mean()).view(1, 1, height, width)
+from synthetic import ramp, smooth_image
 
 
 def orientation_energy(code: torch.Tensor) -> torch.Tensor:
