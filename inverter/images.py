@@ -68,17 +68,10 @@ def load_image(path: str | Path) -> np.ndarray:
         array = io.imread(str(path))
     except Exception as err:  # skimage/imageio/PIL raise many different types
         raise ImageError(f"cannot read {path.name} as an image: {err}") from err
-    if array.ndim >= 2 and max(array.shape[:2]) > MAX_IMAGE_SIDE and array.ndim < 4:
-        raise ImageError(f"image too large: {array.shape[1]}×{array.shape[0]} (max side {MAX_IMAGE_SIDE})")
+    height, width = (array.shape[1:3] if array.ndim == 4 else array.shape[:2]) if array.ndim >= 2 else (0, 0)
+    if max(height, width) > MAX_IMAGE_SIDE:  # frames of an animation count by their own size
+        raise ImageError(f"image too large: {width}×{height} (max side {MAX_IMAGE_SIDE})")
     return as_rgb_float(array)
-
-
-def center_square(image: np.ndarray) -> np.ndarray:
-    """The largest centred square crop of ``image`` (any trailing dims kept)."""
-    h, w = image.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return image[top : top + side, left : left + side]
 
 
 def prepare_image(image: np.ndarray, size: tuple[int, int], grey: bool = False) -> np.ndarray:
