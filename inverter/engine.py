@@ -31,7 +31,9 @@ from .objectives import (
     REFERENCE_SIDE,
     alpha_norm,
     image_sigma,
+    masked_residual,
     regulariser_scale,
+    squared_norm,
     total_variation,
 )
 from .representations.base import Representation
@@ -290,7 +292,9 @@ def invert(
         ValueError: a bad setting; :class:`inverter.images.ImageError`: a bad image.
     """
     start = time.perf_counter()
-    config = (config or InversionConfig()).replace(**overrides) if overrides else (config or InversionConfig())
+    config = config or InversionConfig()
+    if overrides:
+        config = config.replace(**overrides)
     if isinstance(representation, str):
         from .representations import load_representation
 
@@ -305,8 +309,7 @@ def invert(
     with torch.no_grad():
         target = rep(target_pixels)
     mask = config.mask.tensor(tuple(target.shape[1:]), device) if settings.mask else None
-    masked_target = target * mask if mask is not None else target
-    target_norm2 = masked_target.square().flatten(1).sum(dim=1).clamp_min(1e-30)
+    target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
     # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual: the vector fed to Φ's backward
     data_scale = (2.0 * settings.data_weight / target_norm2).view(-1, *([1] * (target.dim() - 1)))
     mean_array = rep.mean_tensor().numpy()
@@ -317,8 +320,8 @@ def invert(
     canvas = (height + jitter - 1, width + jitter - 1)
     x = _initial_noise(settings, rep.channels, canvas).to(device)
     rates = learning_rates(settings.learning_rate, settings.phases)
-    resets = set(phase_starts(settings.phases))
-    last_phase = phase_starts(settings.phases)[-1] if settings.phases else 0
+    starts = phase_starts(settings.phases)
+    resets, last_phase = set(starts), (starts[-1] if starts else 0)
     offsets = random.Random(settings.seed)
     centre = (jitter - 1) // 2
     sigma = settings.sigma
@@ -330,13 +333,12 @@ def invert(
                       clip=settings.clip)
 
     def data_residual(crop: torch.Tensor) -> torch.Tensor:
-        diff = rep(crop) - target
-        return diff * mask if mask is not None else diff
+        return masked_residual(rep(crop), target, mask)
 
     def terms(diff: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The objective's terms per restart, ``[K]`` each (only at snapshots)."""
         with torch.no_grad():
-            data = diff.square().flatten(1).sum(dim=1) / target_norm2
+            data = squared_norm(diff) / target_norm2
             u = x * inv_sigma0
             reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data * 0
             reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data * 0

@@ -59,21 +59,30 @@ def total_variation(u: torch.Tensor, beta: float, eps: float = 1e-12) -> torch.T
     return (sq + eps).pow(beta / 2).flatten(1).sum(dim=1)
 
 
+def masked_residual(code: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """M⊙(Φ(x) − Φ0), same shape as ``code``; ``mask`` (0/1, broadcastable) ``None`` = all units."""
+    diff = code - target
+    return diff * mask if mask is not None else diff
+
+
+def squared_norm(values: torch.Tensor) -> torch.Tensor:
+    """‖v‖² per batch element, ``[B]``."""
+    return values.square().flatten(1).sum(dim=1)
+
+
 def data_term(code: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """‖M⊙(Φ(x) − Φ0)‖² / ‖M⊙Φ0‖², ``[B]``; its square root is the relative error.
+
+    The engine computes exactly this from the same two pieces (:func:`masked_residual`,
+    :func:`squared_norm`), with ‖M⊙Φ0‖² computed once per inversion.
 
     Args:
         code: Φ(x), ``[B, ...]``.
         target: Φ0, ``[1, ...]`` or ``[B, ...]``.
         mask: optional 0/1 tensor broadcastable to ``code`` (selected units = 1).
     """
-    diff = code - target
-    ref = target
-    if mask is not None:
-        diff = diff * mask
-        ref = target * mask
-    denom = ref.square().flatten(1).sum(dim=1).clamp_min(1e-30)
-    return diff.square().flatten(1).sum(dim=1) / denom
+    reference = target * mask if mask is not None else target
+    return squared_norm(masked_residual(code, target, mask)) / squared_norm(reference).clamp_min(1e-30)
 
 
 def alpha_norm_grad(u: torch.Tensor, alpha: float) -> torch.Tensor:

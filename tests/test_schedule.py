@@ -1,6 +1,8 @@
 """Step schedules, and the engine's momentum reset at every rate change."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,7 @@ def test_momentum_is_zero_right_after_each_rate_change(tiny_cnn, photo, monkeypa
 
     monkeypatch.setattr(torch.Tensor, "mul_", spy)
     phases = ((1.0, 4), (0.1, 3), (0.01, 3))
-    monkeypatch.setattr(tiny_cnn, "preset", tiny_cnn.preset.with_(phases=phases))
+    monkeypatch.setattr(tiny_cnn, "preset", dataclasses.replace(tiny_cnn.preset, phases=phases))
     list(engine.invert(tiny_cnn, photo, image_size=(16, 16), snapshot_every=100, clip=0))
     assert len(seen) == 10
     for step in phase_starts(phases):

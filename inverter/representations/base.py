@@ -9,7 +9,7 @@ network needs (torchvision's ``[0, 1]`` + mean/std convention, say) are folded i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,10 +67,6 @@ class Preset:
     def iterations(self) -> int:
         """Total number of steps of the schedule."""
         return sum(steps for _, steps in self.phases)
-
-    def with_(self, **changes: Any) -> "Preset":
-        """A copy with some fields replaced (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclass(frozen=True)
