@@ -49,20 +49,6 @@ class UserError(ValueError):
     """A problem with what the user asked for; the message is shown as is."""
 
 
-def _import_optional_families() -> None:
-    """Register HOG/HOGb/DSIFT if their modules exist (they register on import)."""
-    import importlib
-
-    for module in ("hog", "dsift"):
-        try:
-            importlib.import_module(f"inverter.representations.{module}")
-        except ImportError:  # not written yet, or a dependency missing: the app runs without
-            log.info("representation module %s not available", module)
-
-
-_import_optional_families()
-
-
 # ---------------------------------------------------------------- registry-driven choices
 def family_names() -> list[str]:
     """Every registered family name, in registration order."""
