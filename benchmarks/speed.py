@@ -31,6 +31,7 @@ Sections (all with random weights: speed does not depend on the values):
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import importlib.util
 import json
@@ -215,6 +216,8 @@ class Row:
     target: float
     before_ms: float | None = None
     before_ratio: float | None = None
+    plain_ms: float | None = None
+    plain_ratio: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -233,6 +236,9 @@ def per_step_row(name: str, device: torch.device, image: np.ndarray, rounds: int
     }
     if before is not None:
         workloads["before"] = engine_blocks(rep, image, steps, 1, device, size, engine=before)
+    if hasattr(rep, "set_channels_last"):  # the same network in torchvision's own (NCHW) layout
+        plain = copy.deepcopy(rep).set_channels_last(False)
+        workloads["plain"] = baseline_blocks(plain, image, steps, 1, device, size)
     times = interleave(workloads, rounds, device)
     ratios = [e / b for e, b in zip(times["engine"], times["baseline"])]
     row = Row(name, steps, 1e3 * median(times["baseline"]), 1e3 * median(times["engine"]), median(ratios),
@@ -240,18 +246,26 @@ def per_step_row(name: str, device: torch.device, image: np.ndarray, rounds: int
     if before is not None:
         row.before_ms = 1e3 * median(times["before"])
         row.before_ratio = median([e / b for e, b in zip(times["before"], times["baseline"])])
+    if "plain" in times:
+        row.plain_ms = 1e3 * median(times["plain"])
+        row.plain_ratio = median([e / b for e, b in zip(times["engine"], times["plain"])])
     return row
 
 
 def per_step_table(rows: list[Row], before: str | None = None) -> str:
+    """Markdown table of per-step rows; CNN rows also compare with torchvision's NCHW layout."""
+    plain = any(r.plain_ms is not None for r in rows)
     extra_head = f" `{before}` ms/step | `{before}` ratio |" if before else ""
+    plain_head = " fwd+bwd NCHW ms/step | invert / NCHW fwd+bwd |" if plain else ""
     lines = [
-        "| representation | steps/block | fwd+bwd ms/step |" + extra_head
+        "| representation | steps/block | fwd+bwd ms/step |" + plain_head + extra_head
         + " invert ms/step | ratio (median) | ratio min–max | target | holds |",
-        "|---|---:|---:|" + "---:|---:|" * bool(before) + "---:|---:|---:|---:|---|",
+        "|---|---:|---:|" + "---:|---:|" * plain + "---:|---:|" * bool(before) + "---:|---:|---:|---:|---|",
     ]
     for r in rows:
         extra = f" {r.before_ms:.1f} | {r.before_ratio:.3f} |" if before else ""
+        if plain:
+            extra = (f" {r.plain_ms:.1f} | {r.plain_ratio:.3f} |" if r.plain_ms is not None else " – | – |") + extra
         lines.append(f"| `{r.name}` | {r.steps} | {r.baseline_ms:.1f} |{extra} {r.engine_ms:.1f} | {r.ratio:.3f} | "
                      f"{r.ratio_spread} | ≤ {r.target} | {verdict(r.ok)} |")
     return "\n".join(lines)
@@ -536,7 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {name}: ratio {cnn_rows[-1].ratio:.3f}")
     report.add("1. Per-step time: `invert()` vs bare forward + backward to the input (batch 1)",
                per_step_table(cnn_rows, args.against) + "\n\nOne block = `steps/block` steps plus one snapshot "
-               "(`snapshot_every = steps/block`); ratio = invert / fwd+bwd per round, median over rounds.")
+               "(`snapshot_every = steps/block`); ratio = invert / fwd+bwd per round, median over rounds. "
+               "fwd+bwd runs the very network `invert` runs (CNNs: channels-last); the NCHW columns run "
+               "it in torchvision's default layout, the floor the issue names.")
     report.targets += [(f"per-step ratio `{r.name}` ≤ {CNN_TARGET}", f"{r.ratio:.3f}", r.ok) for r in cnn_rows]
 
     log("per-step shallow")

@@ -108,12 +108,41 @@ def reference(tmp_path_factory):
 def test_truncated_layer_equals_full_model_activation(reference, family: str, layer: str):
     ref = reference(family)
     rep = load_representation(f"{family}:{layer}", weights=ref.weights, device="cpu")
+    rep.set_channels_last(False)  # the reference model's layout: bit-identical kernels
     expected = ref.activations[rep.node]
     assert expected.abs().sum() > 0, "a vacuous comparison: the reference activation is all zeros"
     with torch.no_grad():
         got = rep(ref.pixels)
     assert got.shape == expected.shape
     assert torch.equal(got, expected), f"{family}:{layer} differs by up to {(got - expected).abs().max():.3g}"
+
+
+@pytest.mark.parametrize("family", CNN_FAMILIES)
+def test_channels_last_layout_computes_the_same_code_and_gradient(reference, family: str):
+    """The default channels-last layout changes speed, not values: code and input gradient
+    agree with torchvision's layout up to float rounding (at a layer with no max-pool
+    between, where rounding could flip an arg-max and move a gradient to another pixel)."""
+    ref = reference(family)
+    layer = get_family(family).layers[1].name  # conv + ReLU: no pooling ties
+    rep = load_representation(f"{family}:{layer}", weights=ref.weights, device="cpu")
+    weight = next(p for p in rep.parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last), "channels-last is not the default"
+    results = []
+    for channels_last in (True, False):
+        rep.set_channels_last(channels_last)
+        pixels = ref.pixels.clone().requires_grad_(True)
+        code = rep(pixels)
+        (grad,) = torch.autograd.grad(code, pixels, grad_outputs=torch.ones_like(code))
+        results.append((code.detach(), grad))
+    (code_cl, grad_cl), (code, grad) = results
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(code_cl, code, atol=1e-5 * float(code.abs().max()), rtol=1e-5)
+    torch.testing.assert_close(grad_cl, grad, atol=1e-5 * float(grad.abs().max()), rtol=1e-5)
+    deep = load_representation(family, weights=ref.weights, device="cpu")  # the default, deeper layer
+    with torch.no_grad():
+        code_cl = deep(ref.pixels)
+        code = deep.set_channels_last(False)(ref.pixels)
+    torch.testing.assert_close(code_cl, code, atol=1e-5 * float(code.abs().max()), rtol=1e-5)
 
 
 @pytest.mark.parametrize("family", CNN_FAMILIES)
@@ -131,6 +160,7 @@ def test_random_init_loaded_with_full_weights_matches_at_default_layer(reference
         "weights='random' should not already be the reference model's weights"
     )
     rep.body.load_state_dict({k: full[k] for k in own}, strict=True)
+    rep.set_channels_last(False)
     with torch.no_grad():
         got = rep(ref.pixels)
     assert torch.equal(got, ref.activations[rep.node])
