@@ -57,57 +57,70 @@ class Descent:
     def _colour_norm2(self) -> torch.Tensor:
         """``S = Σ_c x²``, ``[K, 1, H', W']``, computed once per ``x``."""
         if not self._norm2_valid:
-            # the squares go to the gradient buffer: it is free whenever S is needed (before
-            # the regulariser gradient is formed, or after the update has consumed it)
-            torch.square(self.x, out=self.grad)
-            torch.sum(self.grad, dim=1, keepdim=True, out=self._norm2)
+            # a product and one fused multiply-add per further channel: a third of the memory
+            # traffic of square-then-reduce over the channel axis
+            x, norm2 = self.x, self._norm2
+            torch.mul(x[:, :1], x[:, :1], out=norm2)
+            for c in range(1, x.shape[1]):
+                norm2.addcmul_(x[:, c : c + 1], x[:, c : c + 1])
             self._norm2_valid = True
         return self._norm2
 
     def regulariser_gradient(self) -> torch.Tensor:
-        """∇_x of ``λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)`` into :attr:`grad` (a buffer, returned)."""
+        """∇_x of ``λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)``, a new ``[K, C, H', W']`` tensor.
+
+        :meth:`step` adds the same terms straight into the velocity instead.
+        """
+        out = torch.zeros_like(self.x)
+        self._accumulate_regulariser_gradient(out, 1.0)
+        return out
+
+    def _accumulate_regulariser_gradient(self, out: torch.Tensor, scale: float) -> None:
+        """``out += scale·∇R``, ``out`` not :attr:`grad` (the scratch space of the β = 2 TV)."""
         x, grad, c0 = self.x, self.grad, self.c0
-        norm2 = self._colour_norm2() if self.lambda_alpha else None  # before ``grad`` is written
+        norm2 = self._colour_norm2() if self.lambda_alpha else None
         if self.lambda_tv and self.beta == 2:
-            # ∂/∂x Σ (c0·Δx)² = 2c0²·(Δx[j] − Δx[j+1]) per axis, Δ's zero outside the image
+            # ∂/∂x Σ (c0·Δx)² = 2c0²·(Δx[j] − Δx[j+1]) per axis, Δ's zero outside the image;
+            # formed unscaled in the scratch buffer, its constant goes into the one add to ``out``
             dx, dy, width, height = self._dx, self._dy, x.shape[-1], x.shape[-2]
             torch.sub(x[..., :, 1:], x[..., :, :-1], out=dx[..., :, 1:width])
             torch.sub(dx[..., :, :width], dx[..., :, 1:], out=grad)
             torch.sub(x[..., 1:, :], x[..., :-1, :], out=dy[..., 1:height, :])
             grad.add_(dy[..., :height, :]).sub_(dy[..., 1:, :])
-            grad.mul_(2.0 * self.lambda_tv * c0 * c0)
+            out.add_(grad, alpha=scale * 2.0 * self.lambda_tv * c0 * c0)
         elif self.lambda_tv:
-            grad.copy_(total_variation_grad(x * c0, self.beta)).mul_(self.lambda_tv * c0)
-        else:
-            grad.zero_()
+            out.add_(total_variation_grad(x * c0, self.beta), alpha=scale * self.lambda_tv * c0)
         if self.lambda_alpha:
             # ∂/∂x Σ (c0²·S)^(α/2) = α·c0²·(c0²·S)^p·x, S = Σ_c x², p = α/2 − 1 (c0²·S ≥ 1e-30 for α < 2)
-            power, scale = self.alpha / 2 - 1, self.alpha * self.lambda_alpha * c0 * c0
+            power, factor = self.alpha / 2 - 1, scale * self.alpha * self.lambda_alpha * c0 * c0
             if power == 0:
-                grad.add_(x, alpha=scale)
+                out.add_(x, alpha=factor)
             elif power == 1:
-                grad.addcmul_(x, norm2, value=scale * c0 * c0)
+                out.addcmul_(x, norm2, value=factor * c0 * c0)
             elif power == 2:  # α = 6, the paper's: one product, c0⁴ folded into the scalar
-                grad.addcmul_(x, torch.mul(norm2, norm2, out=self._weight), value=scale * c0**4)
+                out.addcmul_(x, torch.mul(norm2, norm2, out=self._weight), value=factor * c0**4)
             else:
                 weight = torch.mul(norm2, c0 * c0, out=self._weight)
                 if self.alpha < 2:
                     weight.clamp_min_(1e-30)
-                grad.addcmul_(x, weight.pow_(power), value=scale)
-        return grad
+                out.addcmul_(x, weight.pow_(power), value=factor)
 
-    def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int) -> None:
-        """One update: ``v ← μ·v − rate·σ²·(∇R + ∇data)``, ``x ← x + v``, then the clip.
+    def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int, data_scale: float = 1.0) -> None:
+        """One update: ``v ← μ·v − rate·σ²·(∇R + s·∇data)``, ``x ← x + v``, then the clip.
 
         Args:
             rate: learning rate η of this step.
-            data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``.
+            data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``,
+                up to the scalar factor ``data_scale`` (``s``), which costs nothing here.
         """
-        grad = self.regulariser_gradient()
+        # v ← μ·v, then each gradient term is added into v with its factor −rate·σ²·(…):
+        # no separate gradient sum is formed and scaled
+        step = -rate * self.step_scale
+        velocity = self.velocity.mul_(self.momentum)
+        self._accumulate_regulariser_gradient(velocity, step)
         height, width = data_grad.shape[-2:]
-        grad[..., top : top + height, left : left + width].add_(data_grad)
-        self.velocity.mul_(self.momentum).add_(grad, alpha=-rate * self.step_scale)
-        self.x.add_(self.velocity)
+        velocity[..., top : top + height, left : left + width].add_(data_grad, alpha=step * data_scale)
+        self.x.add_(velocity)
         self._norm2_valid = False
         if self.clip is not None:
             # scale = min(clip/‖x_pixel‖, 1) = clip/√max(S, clip²); afterwards S = min(S, clip²)

@@ -310,8 +310,9 @@ def invert(
         target = rep(target_pixels)
     mask = config.mask.tensor(tuple(target.shape[1:]), device) if settings.mask else None
     target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
-    # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual: the vector fed to Φ's backward
-    data_scale = (2.0 * settings.data_weight / target_norm2).view(-1, *([1] * (target.dim() - 1)))
+    # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual. Φ's backward is linear, so it is
+    # fed r and the one scalar (one target for all restarts) is applied in the update, for free.
+    data_scale = 2.0 * settings.data_weight / float(target_norm2)  # the one host sync before the loop
     mean_array = rep.mean_tensor().numpy()
     reference = _display(target_pixels.cpu().numpy(), mean_array, "clip")[0]
 
@@ -352,8 +353,8 @@ def invert(
             return crop, data_residual(crop)
 
     def backward(crop: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-        """∇ of the data term w.r.t. the crop: Φ's backward fed ``2C·r/‖Φ0‖²``."""
-        (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff.detach() * data_scale)
+        """∇ of the data term w.r.t. the crop divided by ``data_scale``: Φ's backward fed ``r``."""
+        (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff.detach())
         return grad_crop
 
     def snapshot(step: int, diff: torch.Tensor, rate: float, done: bool) -> Snapshot:
@@ -395,7 +396,7 @@ def invert(
         data_grad = backward(crop, diff)
         del crop, diff
         with torch.no_grad():
-            descent.step(rate, data_grad, top, left)
+            descent.step(rate, data_grad, top, left, data_scale)
     with torch.no_grad():
         diff = data_residual(x[:, :, centre : centre + height, centre : centre + width])
     yield snapshot(settings.iterations, diff, rates[-1] if rates else 0.0, done=True)

@@ -41,10 +41,10 @@ def test_step_is_heavy_ball_with_clip_and_keeps_its_cached_colour_norms_right():
     descent = Descent(x, alpha=6.0, lambda_alpha=2e8, beta=2.0, lambda_tv=0.5, inv_sigma0=C0,
                       momentum=0.9, sigma=2000.0, clip=120.0)
     grad = _autograd_regulariser(x0, 6.0, 2.0, 2e8, 0.5)
-    grad[..., 1:7, 2:8] += data_grad
+    grad[..., 1:7, 2:8] += 3.0 * data_grad  # the data gradient's scalar factor is applied in the step
     moved = x0 - 0.01 * 2000.0**2 * grad
     expected = moved * (120.0 / moved.norm(dim=1, keepdim=True)).clamp(max=1.0)
-    descent.step(0.01, data_grad, 1, 2)
+    descent.step(0.01, data_grad, 1, 2, data_scale=3.0)
     torch.testing.assert_close(x, expected)
     assert x.norm(dim=1).max() <= 120.0 + 1e-9
     # the α-norm of the next step reuses Σ_c x² from the clip: it must be that of the clipped x
