@@ -17,7 +17,8 @@ Sections (all with random weights: speed does not depend on the values):
 
 1. CNNs: per-step time of :func:`inverter.invert` (one block = ``n`` steps and one
    snapshot, as with ``snapshot_every=n``) against a bare ``Φ(x)`` + ``autograd.grad``
-   to the input, at batch 1, same network object, same image.
+   to the input, at batch 1, same network object, same image; and against the same
+   network in torchvision's default NCHW layout (the engine's networks run channels-last).
 2. HOG, HOGb, DSIFT at 227×227 the same way (rows appear once those families are
    registered), and their forward pass next to ``skimage.feature.hog`` on the same image.
 3. Restarts: ``B`` = 1, 2, 4, 8 restarts in one batch, per-step cost relative to ``B`` = 1,
