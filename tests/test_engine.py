@@ -130,3 +130,33 @@ def test_runs_on_cuda_when_available(tiny_cnn, photo):
     shot = reconstruct(tiny_cnn, photo, iterations=5, device="cuda", **SMALL)
     assert shot.settings.device.startswith("cuda")
     assert isinstance(shot.pixels, np.ndarray)
+
+
+def _cuda_syncs(representation, image, iterations: int) -> int:
+    """Host–device synchronisations of one inversion with two snapshots (step 0 and the end),
+    as counted by PyTorch's sync debug mode."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            shots = list(invert(representation, image, iterations=iterations, snapshot_every=iterations,
+                                device="cuda", jitter=2, **SMALL))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert len(shots) == 2  # step 0 and the final one
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
+def test_cuda_steps_between_snapshots_never_synchronise(tiny_cnn, photo):
+    """Twice the steps with the same snapshots: any synchronisation inside a step would
+    show as more synchronisations in the longer run."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    _cuda_syncs(tiny_cnn, photo, 5)  # one-time CUDA/cuDNN initialisation, not counted
+    short = _cuda_syncs(tiny_cnn, photo, 20)
+    long = _cuda_syncs(tiny_cnn, photo, 40)
+    assert short > 0, "the sync debug mode reported nothing: the count would prove nothing"
+    assert long == short, f"{long - short} more synchronisations for 20 more steps"
