@@ -27,7 +27,8 @@ Sections (all with random weights: speed does not depend on the values):
    resident set (``VmHWM``) of a fresh subprocess per configuration, reset through
    ``/proc/self/clear_refs`` once the network is loaded, so the figure is the run's own peak.
 5. Time from calling :func:`inverter.invert` to receiving its first snapshot, weights
-   already loaded: the first call after loading (cold) and the median of the next calls.
+   already loaded: the first call after loading (cold) and the median of the next calls;
+   and what one more snapshot costs, in milliseconds and in steps.
 """
 from __future__ import annotations
 
@@ -132,20 +133,24 @@ Block = Iterator[None]
 
 
 def engine_blocks(rep: Representation, image: np.ndarray, steps: int, restarts: int, device: torch.device,
-                  size: tuple[int, int] | None = None, engine: Callable = invert) -> tuple[Block, int]:
-    """:func:`invert` advanced ``steps`` steps (and one snapshot) per ``next``; returns (blocks, steps).
+                  size: tuple[int, int] | None = None, engine: Callable = invert,
+                  snapshot_every: int | None = None) -> tuple[Block, int]:
+    """:func:`invert` advanced ``steps`` steps per ``next``; returns (blocks, steps).
 
-    The generator is primed (its first snapshot taken) before it is returned; ``engine`` is
-    another version's ``invert`` for before/after comparisons.
+    A block takes one snapshot, or one every ``snapshot_every`` steps (a divisor of
+    ``steps``). The generator is primed (its first snapshot taken) before it is returned;
+    ``engine`` is another version's ``invert`` for before/after comparisons.
     """
+    every = snapshot_every or steps
     iterations = steps * 1000  # never reached: the loop is stopped from outside
-    gen = engine(rep, image, iterations=iterations, snapshot_every=steps, restarts=restarts,
+    gen = engine(rep, image, iterations=iterations, snapshot_every=every, restarts=restarts,
                  device=str(device), image_size=size)
     next(gen)
 
     def blocks() -> Block:
         while True:
-            next(gen)
+            for _ in range(steps // every):
+                next(gen)
             yield None
 
     return blocks(), steps
@@ -362,6 +367,17 @@ def restarts_table(name: str, device: torch.device, image: np.ndarray, rounds: i
         lines.append(f"| {b} | {1e3 * median(times[f'engine{b}']):.1f} | {rel[b]:.2f} | "
                      f"{1e3 * median(times[f'baseline{b}']):.1f} | {base_rel:.2f} |")
     return "\n".join(lines), rel
+
+
+def snapshot_cost(name: str, device: torch.device, image: np.ndarray, rounds: int, steps: int,
+                  rep: Representation | None = None) -> tuple[float, float]:
+    """(ms per snapshot, that in steps): a snapshot at every step against one per ``steps`` steps, interleaved."""
+    rep = rep or load(name, device)
+    times = interleave({"every": engine_blocks(rep, image, steps, 1, device, snapshot_every=1),
+                        "once": engine_blocks(rep, image, steps, 1, device)}, rounds, device)
+    per_step = median(times["once"])
+    extra = median([(a - b) * steps / (steps - 1) for a, b in zip(times["every"], times["once"])])
+    return 1e3 * extra, extra / per_step
 
 
 def first_snapshot(name: str, device: torch.device, image: np.ndarray, repeats: int,
@@ -589,6 +605,15 @@ def main(argv: list[str] | None = None) -> int:
         ok = max(cold, warm) <= FIRST_SNAPSHOT_TARGET
         lines.append(f"| `{name}` | {cold:.2f} | {warm:.2f} | ≤ {FIRST_SNAPSHOT_TARGET} | {verdict(ok)} |")
         report.targets.append((f"first snapshot `{name}` ≤ {FIRST_SNAPSHOT_TARGET} s", f"{cold:.2f} s / {warm:.2f} s", ok))
+    log("snapshot cost")
+    lines.append("")
+    lines.append("Cost of one snapshot (a snapshot at every step against one per 10 steps, interleaved):")
+    lines.append("")
+    lines.append("| representation | ms per snapshot | in steps |")
+    lines.append("|---|---:|---:|")
+    for name in [n for n in ("alexnet:conv1", "alexnet:conv5", "hog") if n in loaded]:
+        cost_ms, cost_steps = snapshot_cost(name, device, image, args.rounds, 10, loaded[name])
+        lines.append(f"| `{name}` | {cost_ms:.2f} | {cost_steps:.2f} |")
     report.add("5. Time to the first snapshot (weights loaded; measured first, before any other use)",
                "\n".join(lines))
 

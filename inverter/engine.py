@@ -25,7 +25,7 @@ import torch
 
 from .descent import Descent
 from .devices import resolve_device
-from .images import load_image, to_uint8
+from .images import load_image
 from .masks import CodeMask
 from .objectives import (
     REFERENCE_SIDE,
@@ -247,16 +247,22 @@ def _display(pixels: np.ndarray, mean: np.ndarray, mode: str) -> np.ndarray:
     """``[K, C, H, W]`` float32 pixel units → ``[K, H, W, 3]`` uint8 (the paper's min–max, or clip).
 
     NumPy on a host copy: a snapshot costs one device-to-host copy and no device work.
+    The arithmetic is :func:`inverter.images.to_uint8`'s (clip to [0, 1], ×255, round), done
+    in place in float32 for the whole batch.
     """
     img = pixels + mean
     if mode == "minmax":
         flat = img.reshape(len(img), -1)
         lo = flat.min(axis=1).reshape(-1, 1, 1, 1)
         hi = flat.max(axis=1).reshape(-1, 1, 1, 1)
-        img = (img - lo) / np.maximum(hi - lo, np.float32(1e-8))
-    else:
-        img = img / np.float32(255.0)
-    return np.stack([to_uint8(a) for a in img.transpose(0, 2, 3, 1)])
+        img -= lo
+        img *= np.float32(255.0) / np.maximum(hi - lo, np.float32(1e-8))
+    np.clip(img, 0.0, 255.0, out=img)
+    np.rint(img, out=img)
+    rgb = img.astype(np.uint8).transpose(0, 2, 3, 1)
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    return np.ascontiguousarray(rgb)
 
 
 def _initial_noise(settings: Settings, channels: int, canvas: tuple[int, int]) -> torch.Tensor:

@@ -160,3 +160,28 @@ def test_cuda_steps_between_snapshots_never_synchronise(tiny_cnn, photo):
     long = _cuda_syncs(tiny_cnn, photo, 40)
     assert short > 0, "the sync debug mode reported nothing: the count would prove nothing"
     assert long == short, f"{long - short} more synchronisations for 20 more steps"
+
+
+@pytest.mark.parametrize("mode", ["minmax", "clip"])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_snapshot_display_is_to_uint8_of_the_papers_mapping(mode, channels):
+    """The batched float32 display path equals images.to_uint8 applied image by image
+    (float64) to the paper's mapping, up to a rounding tie (≤ 1 level, rarely)."""
+    from inverter.engine import _display
+    from inverter.images import to_uint8
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.normal(size=(2, channels, 20, 30)) * 90).astype(np.float32)
+    mean = np.full((1, channels, 1, 1), 110.0, dtype=np.float32)
+    img = (pixels + mean).astype(np.float64)
+    if mode == "minmax":
+        lo = img.min(axis=(1, 2, 3), keepdims=True)
+        img = (img - lo) / (img.max(axis=(1, 2, 3), keepdims=True) - lo)
+    else:
+        img = img / 255.0
+    expected = np.stack([to_uint8(a) for a in img.transpose(0, 2, 3, 1)])
+    got = _display(pixels.copy(), mean, mode)
+    assert got.shape == (2, 20, 30, 3) and got.dtype == np.uint8 and got.flags["C_CONTIGUOUS"]
+    assert np.abs(got.astype(int) - expected).max() <= 1
+    assert (got != expected).mean() < 1e-3
+    assert expected.min() == 0 and expected.max() == 255  # both ends of the range are exercised
