@@ -40,12 +40,12 @@ class Descent:
         self.momentum, self.step_scale = float(momentum), float(sigma) ** 2
         self.clip = clip
         k, c, h, w = x.shape
-        self.grad = torch.empty_like(x)
         # Forward differences with a zero border: dx[..., j] = x[..., j] − x[..., j−1] for
         # 1 ≤ j < W', 0 at j = 0 and j = W' (the same for rows), so that the TV gradient is
         # one subtraction of two shifted views (the CVPR code's replicate boundary).
         self._dx = torch.zeros((k, c, h, w + 1), dtype=x.dtype, device=x.device) if lambda_tv and beta == 2 else None
         self._dy = torch.zeros((k, c, h + 1, w), dtype=x.dtype, device=x.device) if lambda_tv and beta == 2 else None
+        self._tv = torch.empty_like(x) if lambda_tv and beta == 2 else None  # the unscaled TV gradient
         self._norm2 = torch.empty((k, 1, h, w), dtype=x.dtype, device=x.device)
         self._weight = torch.empty_like(self._norm2)
         self._norm2_valid = False  # _norm2 = Σ_c x² of the current x
@@ -76,18 +76,18 @@ class Descent:
         return out
 
     def _accumulate_regulariser_gradient(self, out: torch.Tensor, scale: float) -> None:
-        """``out += scale·∇R``, ``out`` not :attr:`grad` (the scratch space of the β = 2 TV)."""
-        x, grad, c0 = self.x, self.grad, self.c0
+        """``out += scale·∇R`` (``out`` a ``[K, C, H', W']`` tensor of its own)."""
+        x, c0 = self.x, self.c0
         norm2 = self._colour_norm2() if self.lambda_alpha else None
         if self.lambda_tv and self.beta == 2:
             # ∂/∂x Σ (c0·Δx)² = 2c0²·(Δx[j] − Δx[j+1]) per axis, Δ's zero outside the image;
-            # formed unscaled in the scratch buffer, its constant goes into the one add to ``out``
-            dx, dy, width, height = self._dx, self._dy, x.shape[-1], x.shape[-2]
+            # formed unscaled in its own buffer, its constant goes into the one add to ``out``
+            dx, dy, tv, width, height = self._dx, self._dy, self._tv, x.shape[-1], x.shape[-2]
             torch.sub(x[..., :, 1:], x[..., :, :-1], out=dx[..., :, 1:width])
-            torch.sub(dx[..., :, :width], dx[..., :, 1:], out=grad)
+            torch.sub(dx[..., :, :width], dx[..., :, 1:], out=tv)
             torch.sub(x[..., 1:, :], x[..., :-1, :], out=dy[..., 1:height, :])
-            grad.add_(dy[..., :height, :]).sub_(dy[..., 1:, :])
-            out.add_(grad, alpha=scale * 2.0 * self.lambda_tv * c0 * c0)
+            tv.add_(dy[..., :height, :]).sub_(dy[..., 1:, :])
+            out.add_(tv, alpha=scale * 2.0 * self.lambda_tv * c0 * c0)
         elif self.lambda_tv:
             out.add_(total_variation_grad(x * c0, self.beta), alpha=scale * self.lambda_tv * c0)
         if self.lambda_alpha:

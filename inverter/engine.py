@@ -318,7 +318,7 @@ def invert(
     target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
     # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual. Φ's backward is linear, so it is
     # fed r and the one scalar (one target for all restarts) is applied in the update, for free.
-    data_scale = 2.0 * settings.data_weight / float(target_norm2)  # the one host sync before the loop
+    data_scale = 2.0 * settings.data_weight / float(target_norm2)  # a host sync before the loop, none in it
     mean_array = rep.mean_tensor().numpy()
     reference = _display(target_pixels.cpu().numpy(), mean_array, "clip")[0]
 

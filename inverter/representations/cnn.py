@@ -50,7 +50,6 @@ class TorchvisionCNN(Representation):
         self.channels = 3
         self.pixel_mean = IMAGENET_MEAN_255
         self.register_buffer("inv_std", 1.0 / torch.tensor(IMAGENET_STD_255).view(1, 3, 1, 1), persistent=False)
-        self.memory_format = torch.contiguous_format
         self.set_channels_last(True)
 
     def set_channels_last(self, enabled: bool = True) -> "TorchvisionCNN":
