@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/speed.py                 # full run, default device, prints Markdown
     python benchmarks/speed.py --quick         # smoke run: fewer configurations and steps
     python benchmarks/speed.py --device cuda --threads 2
+    python benchmarks/speed.py --precision bfloat16   # Φ under bfloat16 autocast, engine and baseline alike
 
 Everything is measured in one run, and every comparison is *interleaved*: the engine
 and its baseline (or the batch sizes being compared) advance one block of steps each
@@ -64,6 +65,8 @@ CNN_CONFIGS = ("alexnet:conv1", "alexnet:conv5", "alexnet:fc8", "vgg16:conv3_3",
 SHALLOW_FAMILIES = ("hog", "hogb", "dsift")
 CNN_TARGET, SHALLOW_TARGET, RESTART_TARGET, FIRST_SNAPSHOT_TARGET = 1.15, 1.5, 2.5, 1.0
 RESTARTS = (1, 2, 4, 8)
+#: ``--precision``: the arithmetic of Φ in the engine and in the bare baseline alike.
+PRECISION = "float32"
 SHALLOW_SIZE = (227, 227)
 
 
@@ -114,6 +117,24 @@ def load(name: str, device: torch.device) -> Representation:
     return rep
 
 
+def engine_options() -> dict[str, str]:
+    """Extra :func:`invert` keywords for ``--precision`` (none for float32: older engines lack it)."""
+    return {} if PRECISION == "float32" else {"precision": PRECISION}
+
+
+_BFLOAT16_WEIGHTS: dict[int, dict[str, torch.Tensor]] = {}
+
+
+def bare_forward(rep: Representation, x: torch.Tensor) -> torch.Tensor:
+    """``Φ(x)`` in ``--precision``, as the engine runs it (bfloat16: autocast, weights cast once)."""
+    if PRECISION == "float32":
+        return rep(x)
+    weights = _BFLOAT16_WEIGHTS.setdefault(
+        id(rep), {name: w.detach().to(torch.bfloat16) for name, w in rep.named_parameters()})
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        return torch.func.functional_call(rep, weights, (x,)).float()
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
@@ -144,7 +165,7 @@ def engine_blocks(rep: Representation, image: np.ndarray, steps: int, restarts: 
     every = snapshot_every or steps
     iterations = steps * 1000  # never reached: the loop is stopped from outside
     gen = engine(rep, image, iterations=iterations, snapshot_every=every, restarts=restarts,
-                 device=str(device), image_size=size)
+                 device=str(device), image_size=size, **engine_options())
     next(gen)
 
     def blocks() -> Block:
@@ -162,13 +183,13 @@ def baseline_blocks(rep: Representation, image: np.ndarray, steps: int, restarts
     pixels = rep.image_to_pixels(image, size).to(device).expand(restarts, -1, -1, -1).contiguous()
     x = pixels.requires_grad_(True)
     with torch.no_grad():
-        grad_out = rep(pixels) * 1e-3  # any finite vector of the code's shape
+        grad_out = bare_forward(rep, pixels) * 1e-3  # any finite vector of the code's shape
 
     def blocks() -> Block:
         while True:
             with torch.enable_grad():  # whatever mode the caller (or a suspended generator) left
                 for _ in range(steps):
-                    (grad,) = torch.autograd.grad(rep(x), x, grad_outputs=grad_out)
+                    (grad,) = torch.autograd.grad(bare_forward(rep, x), x, grad_outputs=grad_out)
             synchronise(device)
             yield None
 
@@ -387,7 +408,7 @@ def first_snapshot(name: str, device: torch.device, image: np.ndarray, repeats: 
     times = []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        gen = invert(rep, image, device=str(device))
+        gen = invert(rep, image, device=str(device), **engine_options())
         next(gen)
         times.append(time.perf_counter() - t0)
         gen.close()
@@ -439,7 +460,7 @@ def memory_probe(name: str, mode: str, restarts: int, steps: int, device: torch.
         Path("/proc/self/clear_refs").write_text("5")
     if mode == "engine":
         for _ in invert(rep, image, iterations=steps, snapshot_every=steps, restarts=restarts,
-                        device=str(device), image_size=size):
+                        device=str(device), image_size=size, **engine_options()):
             pass
     else:
         blocks, _ = baseline_blocks(rep, image, steps, restarts, device, size)
@@ -470,7 +491,7 @@ def memory_rows(configs: list[tuple[str, int]], device: torch.device, steps: int
                 continue
             cmd = [sys.executable, str(Path(__file__).resolve()), "--probe-memory", name, "--probe-mode", mode,
                    "--probe-restarts", str(restarts), "--probe-steps", str(steps), "--device", str(device),
-                   "--threads", str(threads)]
+                   "--threads", str(threads), "--precision", PRECISION]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         e, b = results["engine"], results["baseline"]
@@ -507,7 +528,7 @@ def header(device: torch.device, args: argparse.Namespace) -> str:
     return (f"# inverter speed ({'quick' if args.quick else 'full'} run)\n\n"
             f"torch {torch.__version__}, device `{device}`{gpu}, CPU {cpu}, {torch.get_num_threads()} intra-op threads, "
             f"mkldnn {'on' if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled else 'off'}; "
-            f"{args.rounds} interleaved rounds per comparison; {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
+            f"Φ in {PRECISION}; {args.rounds} interleaved rounds per comparison; {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
             f"_{load_line()} at the start._\n" + oversubscription_note(device))
 
 
@@ -530,11 +551,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-seconds", type=float, default=None, help="target duration of one block of steps")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory section")
     parser.add_argument("--against", metavar="REV", help="also time the engine of this git revision (before/after)")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="arithmetic of Φ, in the engine and in the bare baseline alike")
     parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
     parser.add_argument("--probe-mode", default="engine", help=argparse.SUPPRESS)
     parser.add_argument("--probe-restarts", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--probe-steps", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global PRECISION
+    PRECISION = args.precision
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

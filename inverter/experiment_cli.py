@@ -21,7 +21,7 @@ from .cli_errors import EXIT_USAGE, run_reporting_errors
 #: Options copied onto :class:`inverter.engine.InversionConfig` fields when given.
 CONFIG_OPTIONS = (
     "iterations", "seed", "data_weight", "lambda_tv", "tv_beta", "lambda_alpha", "alpha", "learning_rate",
-    "momentum", "jitter", "clip", "init", "display", "snapshot_every", "device",
+    "momentum", "jitter", "clip", "init", "display", "snapshot_every", "device", "precision",
 )  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def _jitter(text: str) -> int | str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the experiment options to ``parser`` (every default is ``None`` = "the kind's/preset's")."""
-    from .engine import DISPLAY_MODES, INIT_MODES
+    from .engine import DISPLAY_MODES, INIT_MODES, PRECISIONS
     from .experiments import KINDS
 
     parser.add_argument("image", nargs="?", help="input image file (default: --image or example:astronaut)")
@@ -100,6 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--display", choices=DISPLAY_MODES)
     g.add_argument("--snapshot-every", type=_positive, metavar="N")
     g.add_argument("--device", help="cpu, cuda, cuda:1 or auto")
+    g.add_argument("--precision", choices=PRECISIONS)
 
 
 def build_parser() -> argparse.ArgumentParser:

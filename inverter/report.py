@@ -151,6 +151,7 @@ def pinned_config(settings: Settings, device: str | None = None) -> InversionCon
         ),
         display=settings.display,
         device=device,
+        precision=settings.precision,
     )
 
 

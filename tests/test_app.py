@@ -167,10 +167,12 @@ def test_tiny_cnn_streams_progress_then_results(client):
 
 
 def test_explicit_settings_override_the_preset(fast):
-    *_, files = run_tiny(fast, lambda_tv=2.5, tv_beta=1, seed=3, mask_channels="first half", neighbourhood=3)
+    *_, files = run_tiny(fast, lambda_tv=2.5, tv_beta=1, seed=3, mask_channels="first half", neighbourhood=3,
+                         precision="bfloat16")
     report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
     settings = report["settings"]
     assert settings["lambda_tv"] == 2.5 and settings["tv_beta"] == 1 and settings["seed"] == 3
+    assert settings["precision"] == "bfloat16"
     assert settings["mask"] == {"channels": [0, 8], "neighbourhood": 3}  # TinyCNN has 16 channels
 
 
@@ -317,6 +319,7 @@ BAD_INPUTS = {
     "unknown representation": (dict(representation="nope"), "representation must be one of"),
     "unknown layer": (dict(layer="conv9"), "unknown layer"),
     "unknown init": (dict(init="zeros"), "init must be one of"),
+    "unknown precision": (dict(precision="float16"), "precision must be one of"),
     "channel range outside the code": (dict(mask_channels="custom range", channel_start=40, channel_stop=50),
                                        "first channel must be between 0 and 15"),
     "engine fails mid-run": (dict(layer="boom", iterations=20), "boom inside the representation"),

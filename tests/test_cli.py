@@ -117,12 +117,14 @@ def test_config_round_trip_reproduces_the_run(first_run, files):
 def test_command_line_options_override_the_config(first_run, files):
     report = files["root"] / "override.json"
     done = run_cli("--config", first_run["json"], "--iterations", 4, "--seed", 1, "--channels", "0:32",
+                   "--precision", "bfloat16",
                    "--output", files["root"] / "override.png", "--report", report, "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr
     settings = json.loads(report.read_text())["settings"]
     assert (settings["iterations"], settings["seed"], settings["restarts"]) == (4, 1, RESTARTS)
     assert settings["mask"]["channels"] == [0, 32]
+    assert first_run["report"]["settings"]["precision"] == "float32" and settings["precision"] == "bfloat16"
 
 
 def test_bare_run_file_with_paths_relative_to_it(files, capsys, monkeypatch):
@@ -243,3 +245,24 @@ def test_report_json_is_strict_and_a_bare_run_loads(tmp_path):
     bare.write_text(json.dumps({"image": "a.png", "representation": "hog", "config": {"iterationz": 5}}))
     with pytest.raises(ValueError, match="unknown config keys: iterationz"):
         load_run(bare)
+
+
+def test_pinned_config_resolves_to_the_same_settings_for_every_field(tiny_cnn):
+    """A report's config must re-create every resolved setting: one left out of
+    ``pinned_config`` would silently fall back to the preset on a re-run."""
+    import dataclasses
+
+    from inverter import InversionConfig, resolve_settings
+    from inverter.masks import CodeMask
+    from inverter.report import pinned_config
+
+    config = InversionConfig(iterations=7, restarts=2, seed=5, data_weight=2.0, lambda_tv=3.0, tv_beta=1.5,
+                             lambda_alpha=1e6, alpha=4.0, learning_rate=0.01, momentum=0.5, jitter=3, clip=100.0,
+                             init="uniform", snapshot_every=3, image_size=(24, 20), display="clip",
+                             mask=CodeMask(channels=(0, 4)), precision="bfloat16")  # fmt: skip
+    settings = resolve_settings(tiny_cnn, config)
+    defaults = resolve_settings(tiny_cnn, InversionConfig())
+    changed = {f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(defaults, f.name)}
+    untested = {f.name for f in dataclasses.fields(InversionConfig)} - changed - {"device"}
+    assert not untested, f"the test sets no non-default value for {sorted(untested)}"
+    assert resolve_settings(tiny_cnn, pinned_config(settings)) == settings

@@ -185,3 +185,42 @@ def test_snapshot_display_is_to_uint8_of_the_papers_mapping(mode, channels):
     assert np.abs(got.astype(int) - expected).max() <= 1
     assert (got != expected).mean() < 1e-3
     assert expected.min() == 0 and expected.max() == 255  # both ends of the range are exercised
+
+
+class _DtypeRecordingCNN:
+    """Wraps a TinyCNN's forward; records the dtypes of its output and of its weights during the call."""
+
+    def __init__(self, cnn):
+        self.cnn, self.inner, self.seen, self.weights = cnn, cnn.forward, [], []
+
+    def __call__(self, x):
+        out = self.inner(x)
+        self.seen.append(out.dtype)
+        self.weights.append(self.cnn.conv1.weight.dtype)
+        return out
+
+
+def test_bfloat16_precision_runs_phi_under_autocast_and_still_inverts(tiny_cnn, photo):
+    recorder = _DtypeRecordingCNN(tiny_cnn)
+    tiny_cnn.forward = recorder  # instance attribute: nn.Module.__call__ finds it
+    shots = list(invert(tiny_cnn, photo, precision="bfloat16", iterations=60, snapshot_every=30, **SMALL))
+    assert set(recorder.seen) == {torch.bfloat16}, "Φ did not run in bfloat16"
+    assert set(recorder.weights) == {torch.bfloat16}, "the weights were cast at every call, not once"
+    assert tiny_cnn.conv1.weight.dtype == torch.float32  # the representation itself is left as it was
+    first, last = shots[0], shots[-1]
+    assert last.settings.precision == "bfloat16"
+    assert last.pixels.dtype == np.float32 and last.relative_error.dtype == np.float64
+    assert last.relative_error[0] < first.relative_error[0] / 3
+
+
+def test_float32_is_the_default_and_runs_phi_in_float32(tiny_cnn, photo):
+    recorder = _DtypeRecordingCNN(tiny_cnn)
+    tiny_cnn.forward = recorder
+    shot = reconstruct(tiny_cnn, photo, iterations=3, **SMALL)
+    assert shot.settings.precision == "float32"
+    assert set(recorder.seen) == {torch.float32}
+
+
+def test_unknown_precision_is_refused(tiny_cnn, photo):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        next(invert(tiny_cnn, photo, precision="float16", **SMALL))

@@ -21,7 +21,7 @@ import torch
 import gradio as gr
 
 from ..devices import default_device
-from ..engine import DISPLAY_MODES, INIT_MODES, InversionConfig, Snapshot, invert
+from ..engine import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Snapshot, invert
 from ..representations import Representation
 from .common import (
     MAX_IMAGE_SIZE, MAX_ITERATIONS, MAX_RESTARTS, MIN_IMAGE_SIZE, UserError, family_names, get_representation, gpu,
@@ -72,7 +72,7 @@ def build_request(
     image: Any, representation: Any, layer: Any, iterations: Any, lambda_tv: Any, tv_beta: Any, alpha: Any,
     lambda_alpha: Any, data_weight: Any, learning_rate: Any, jitter: Any, restarts: Any, seed: Any, momentum: Any,
     clip: Any, init: Any, display: Any, snapshot_every: Any, image_size: Any, mask_channels: Any,
-    channel_start: Any, channel_stop: Any, neighbourhood: Any,
+    channel_start: Any, channel_stop: Any, neighbourhood: Any, precision: Any = "float32",
 ) -> RunRequest:
     """Validate raw values (from the UI or a client) into a :class:`RunRequest`.
 
@@ -110,6 +110,7 @@ def build_request(
         snapshot_every=parse_int(snapshot_every if snapshot_every not in (None, "") else 10, "snapshot_every", 1,
                                  MAX_ITERATIONS),
         image_size=(size, size) if size else None,
+        precision=parse_choice(precision or "float32", "precision", PRECISIONS),
     )
     make_mask(mask_channels, channel_start, channel_stop, neighbourhood, lambda: 1_000_000)  # syntax only
     pixels, note = read_upload(image)
@@ -153,7 +154,8 @@ def run_inversion(
     image: Any, representation: Any, layer: Any, iterations: Any, lambda_tv: Any, tv_beta: Any, alpha: Any,
     lambda_alpha: Any, data_weight: Any, learning_rate: Any, jitter: Any, restarts: Any, seed: Any, momentum: Any,
     clip: Any, init: Any, display: Any, snapshot_every: Any, image_size: Any, mask_channels: Any,
-    channel_start: Any, channel_stop: Any, neighbourhood: Any, progress: gr.Progress | None = None,
+    channel_start: Any, channel_stop: Any, neighbourhood: Any, precision: Any = "float32",
+    progress: gr.Progress | None = None,
 ) -> Iterator[Outputs]:
     """Validate, load, invert and stream the tab's outputs (see :func:`updates`).
 
@@ -165,7 +167,7 @@ def run_inversion(
         request = build_request(
             image, representation, layer, iterations, lambda_tv, tv_beta, alpha, lambda_alpha, data_weight,
             learning_rate, jitter, restarts, seed, momentum, clip, init, display, snapshot_every, image_size,
-            mask_channels, channel_start, channel_stop, neighbourhood,
+            mask_channels, channel_start, channel_stop, neighbourhood, precision,
         )
     with _ACTIVE_LOCK:
         _ACTIVE += 1
