@@ -560,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     global PRECISION
     PRECISION = args.precision
+    if args.against and PRECISION != "float32":
+        parser.error("--against compares float32 engines only (earlier engines have no precision setting)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
