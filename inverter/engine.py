@@ -67,9 +67,10 @@ class InversionConfig:
         display: ``"minmax"`` (the paper: add the mean, stretch to [0, 1]) or ``"clip"``.
         device: ``"cpu"``, ``"cuda"``, …; default the representation's device.
         precision: ``"float32"``, or ``"bfloat16"``: Φ's forward and backward run under
-            :func:`torch.autocast` (convolutions and matrix products in bfloat16, the code
-            and everything else in float32) — 1.4–4× faster for the CNNs on GPUs and on
-            CPUs with AMX/AVX512-BF16, slower on other CPUs; see the README's "Performance".
+            :func:`torch.autocast` with its weights cast once (convolutions and matrix
+            products in bfloat16; the code, the objective and the update in float32) —
+            1.1–4× faster for the CNNs on a CPU with AMX, errors within the seed-to-seed
+            spread (README, "Performance"); CPUs without bfloat16 arithmetic emulate it.
     """
 
     iterations: int | None = None
