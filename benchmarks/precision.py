@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from inverter.engine import reconstruct  # noqa: E402
+from inverter.objectives import data_term  # noqa: E402
 from inverter.representations import families, load_representation  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
 
@@ -39,7 +40,7 @@ def relative_error(representation: Representation, pixels: np.ndarray, image: np
     with torch.no_grad():
         code = representation(torch.from_numpy(pixels).to(device))
         target = representation(representation.image_to_pixels(image, pixels.shape[-2:]).to(device))
-    return float((code - target).norm() / target.norm())
+    return float(data_term(code, target).sqrt())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from inverter import invert, load_representation  # noqa: E402
+from inverter.engine import forward_in_precision  # noqa: E402
 from inverter.representations import families  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
 
@@ -122,19 +123,6 @@ def engine_options() -> dict[str, str]:
     return {} if PRECISION == "float32" else {"precision": PRECISION}
 
 
-_BFLOAT16_WEIGHTS: dict[int, dict[str, torch.Tensor]] = {}
-
-
-def bare_forward(rep: Representation, x: torch.Tensor) -> torch.Tensor:
-    """``Φ(x)`` in ``--precision``, as the engine runs it (bfloat16: autocast, weights cast once)."""
-    if PRECISION == "float32":
-        return rep(x)
-    weights = _BFLOAT16_WEIGHTS.setdefault(
-        id(rep), {name: w.detach().to(torch.bfloat16) for name, w in rep.named_parameters()})
-    with torch.autocast(x.device.type, dtype=torch.bfloat16):
-        return torch.func.functional_call(rep, weights, (x,)).float()
-
-
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
@@ -182,14 +170,15 @@ def baseline_blocks(rep: Representation, image: np.ndarray, steps: int, restarts
     """``steps`` bare forward passes + backward passes to the input per ``next``, synchronised."""
     pixels = rep.image_to_pixels(image, size).to(device).expand(restarts, -1, -1, -1).contiguous()
     x = pixels.requires_grad_(True)
+    phi = forward_in_precision(rep, PRECISION)  # as the engine runs Φ
     with torch.no_grad():
-        grad_out = bare_forward(rep, pixels) * 1e-3  # any finite vector of the code's shape
+        grad_out = phi(pixels) * 1e-3  # any finite vector of the code's shape
 
     def blocks() -> Block:
         while True:
             with torch.enable_grad():  # whatever mode the caller (or a suspended generator) left
                 for _ in range(steps):
-                    (grad,) = torch.autograd.grad(bare_forward(rep, x), x, grad_outputs=grad_out)
+                    (grad,) = torch.autograd.grad(phi(x), x, grad_outputs=grad_out)
             synchronise(device)
             yield None
 

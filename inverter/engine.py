@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,26 @@ def resolve_settings(representation: Representation, config: InversionConfig) ->
     )
 
 
+def forward_in_precision(representation: Representation, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``pixels ↦ Φ(pixels)`` as float32, with Φ's arithmetic in ``precision`` (one of :data:`PRECISIONS`).
+
+    ``"bfloat16"``: Φ runs under :func:`torch.autocast` with a bfloat16 copy of its weights
+    made here, once — autocast itself would cast frozen weights again at every call (it
+    caches only casts of weights that require grad). The representation is left as it is.
+    """
+    if precision == "float32":
+        return representation
+    if precision != "bfloat16":
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    weights = {name: w.detach().to(torch.bfloat16) for name, w in representation.named_parameters()}
+
+    def forward(pixels: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(pixels.device.type, dtype=torch.bfloat16):
+            return torch.func.functional_call(representation, weights, (pixels,)).float()
+
+    return forward
+
+
 def _module_device(module: torch.nn.Module) -> torch.device:
     for tensor in list(module.parameters()) + list(module.buffers()):
         return tensor.device
@@ -324,18 +344,7 @@ def invert(
     if isinstance(image, (str, Path)):
         image = load_image(image)
 
-    # bfloat16: Φ runs under autocast with its weights cast once here, not by autocast at
-    # every call (it caches casts only of weights that require grad, and these are frozen)
-    low_precision = settings.precision == "bfloat16"
-    low_weights = {name: w.detach().to(torch.bfloat16) for name, w in rep.named_parameters()} if low_precision else {}
-
-    def code(pixels: torch.Tensor) -> torch.Tensor:
-        """Φ(pixels) as float32, Φ run in the settings' precision."""
-        if not low_precision:
-            return rep(pixels)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            return torch.func.functional_call(rep, low_weights, (pixels,)).float()
-
+    code = forward_in_precision(rep, settings.precision)
     target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
     with torch.no_grad():
         target = code(target_pixels)
