@@ -33,7 +33,7 @@ class TorchvisionCNN(Representation):
     torchvision's normalisation ``((x + mean)/255 − mean)/std`` reduces to ``x/(255·std)``.
 
     Weights and activations are laid out channels-last (NHWC) by default: the same values
-    (up to float rounding), and one forward + backward is 1.05–1.6× faster on a CPU
+    (up to float rounding), and one forward + backward is 1.02–1.15× faster on a CPU
     (oneDNN; ``benchmarks/speed.py`` measures it against torchvision's default layout).
     :meth:`set_channels_last` switches back.
     """
