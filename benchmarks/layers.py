@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from inverter.engine import DivergenceError, reconstruct  # noqa: E402
-from inverter.hub import WeightsError  # noqa: E402
+from inverter.errors import WeightsError  # noqa: E402
 from inverter.images import ImageError, load_image  # noqa: E402
 from inverter.representations import get_family, load_representation  # noqa: E402
 

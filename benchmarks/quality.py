@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from inverter.engine import DivergenceError, InversionConfig, reconstruct, resolve_settings  # noqa: E402
-from inverter.hub import WeightsError  # noqa: E402
+from inverter.errors import WeightsError  # noqa: E402
 from inverter.images import ImageError, as_rgb_float, load_image  # noqa: E402
 from inverter.representations import load_representation  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402

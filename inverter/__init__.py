@@ -4,17 +4,20 @@ Mahendran & Vedaldi, "Understanding Deep Image Representations by Inverting Them
 (CVPR 2015) and "Visualizing Deep CNNs Using Natural Pre-Images" (IJCV 2016).
 """
 from .devices import default_device
+from .engine import Snapshot, invert, reconstruct
+from .errors import (
+    DivergenceError, ExperimentError, ImageError, InverterError, SettingError, UnknownNameError, WeightsError,
+)  # fmt: skip
 from .experiments import ExperimentSpec, experiment_updates, run_experiment, run_from_json
-from .engine import InversionConfig, Settings, Snapshot, invert, reconstruct, resolve_settings
-from .hub import WeightsError
-from .images import ImageError, load_image
+from .images import load_image
 from .masks import CodeMask
 from .representations import Representation, list_representations, load_representation
+from .settings import SETTINGS, InversionConfig, Settings, resolve_settings
 
 __all__ = [
-    "ExperimentSpec", "experiment_updates", "run_experiment", "run_from_json",
-    "CodeMask", "ImageError", "InversionConfig", "Representation", "Settings", "Snapshot", "WeightsError",
-    "default_device", "invert", "list_representations", "load_image", "load_representation", "reconstruct",
-    "resolve_settings",
+    "SETTINGS", "CodeMask", "DivergenceError", "ExperimentError", "ExperimentSpec", "ImageError", "InversionConfig",
+    "InverterError", "Representation", "SettingError", "Settings", "Snapshot", "UnknownNameError", "WeightsError",
+    "default_device", "experiment_updates", "invert", "list_representations", "load_image", "load_representation",
+    "reconstruct", "resolve_settings", "run_experiment", "run_from_json",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -5,6 +5,8 @@ import os
 
 import torch
 
+from .errors import SettingError
+
 
 def default_device() -> torch.device:
     """``$INVERTER_DEVICE`` if set, else ``cuda`` when available, else ``cpu``."""
@@ -18,14 +20,14 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     """Turn ``None``/``"auto"``/a name into a usable :class:`torch.device`.
 
     Raises:
-        ValueError: the name is not a device, or CUDA was asked for but is absent.
+        SettingError: the name is not a device, or CUDA was asked for but is absent.
     """
     if device is None or device == "auto":
         return default_device()
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"not a device: {device!r} (use 'cpu', 'cuda', 'cuda:1' or 'auto')") from err
+        raise SettingError(f"not a device: {device!r} (use 'cpu', 'cuda', 'cuda:1' or 'auto')") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for but no CUDA device is available; use --device cpu")
+        raise SettingError("CUDA was asked for but no CUDA device is available; use --device cpu")
     return dev

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .descent import Descent
-from .devices import resolve_device
+from .errors import DivergenceError, SettingError
 from .images import load_image
 from .masks import CodeMask
 from .objectives import (
@@ -37,101 +37,13 @@ from .objectives import (
     total_variation,
 )
 from .representations.base import Representation
-from .schedule import learning_rates, phase_starts, scale_phases
+from .schedule import learning_rates, phase_starts
+from .settings import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Settings, resolve_settings
 
-DISPLAY_MODES = ("minmax", "clip")
-INIT_MODES = ("gaussian", "uniform")
-#: Arithmetic of Φ: ``float32``, or ``bfloat16`` under :func:`torch.autocast`.
-PRECISIONS = ("float32", "bfloat16")
-
-
-@dataclass(frozen=True)
-class InversionConfig:
-    """Settings of one inversion; ``None`` means "the layer's preset".
-
-    Attributes:
-        iterations: total steps; the preset's phases are stretched to it.
-        restarts: K random starts optimised together as one batch.
-        seed: seed of the initial noise and the jitter offsets.
-        data_weight: C. lambda_tv: λ_TV. tv_beta: β. lambda_alpha: λ_α. alpha: α.
-        learning_rate: base rate η (dimensionless, in ``x/σ`` units).
-        momentum: μ of the heavy-ball update.
-        jitter: J ≥ 1 pixels of random shift per step (1 = off), or ``"auto"`` for IJCV's
-            ``max(round(stride/4), 1)``. The last phase of the schedule runs without jitter.
-        clip: clip each pixel's colour vector to this norm after every step (pixel
-            units; IJCV uses B+ = 160; the preset is 255); 0 = no clipping (CVPR).
-        init: ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV) noise, rescaled to norm σ.
-        snapshot_every: yield a snapshot every this many steps (and at the end).
-        image_size: ``(H, W)`` of the pre-image; default the representation's input size.
-        mask: which code units the data term sees; ``None`` = all.
-        display: ``"minmax"`` (the paper: add the mean, stretch to [0, 1]) or ``"clip"``.
-        device: ``"cpu"``, ``"cuda"``, …; default the representation's device.
-        precision: ``"float32"``, or ``"bfloat16"``: Φ's forward and backward run under
-            :func:`torch.autocast` with its weights cast once (convolutions and matrix
-            products in bfloat16; the code, the objective and the update in float32) —
-            1.1–4× faster for the CNNs on a CPU with AMX, errors within the seed-to-seed
-            spread (README, "Performance"); CPUs without bfloat16 arithmetic emulate it.
-    """
-
-    iterations: int | None = None
-    restarts: int = 1
-    seed: int = 0
-    data_weight: float | None = None
-    lambda_tv: float | None = None
-    tv_beta: float | None = None
-    lambda_alpha: float | None = None
-    alpha: float | None = None
-    learning_rate: float | None = None
-    momentum: float | None = None
-    jitter: int | str | None = None
-    clip: float | None = None
-    init: str = "gaussian"
-    snapshot_every: int = 25
-    image_size: tuple[int, int] | None = None
-    mask: CodeMask | None = None
-    display: str = "minmax"
-    device: str | None = None
-    precision: str = "float32"
-
-    def replace(self, **changes: Any) -> "InversionConfig":
-        """A copy with ``changes`` applied."""
-        return InversionConfig(**{**self.__dict__, **changes})
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The fully resolved hyper-parameters an inversion runs with (no ``None``)."""
-
-    representation: str
-    iterations: int
-    restarts: int
-    seed: int
-    data_weight: float
-    lambda_tv: float
-    tv_beta: float
-    lambda_alpha: float
-    alpha: float
-    learning_rate: float
-    momentum: float
-    phases: tuple[tuple[float, int], ...]
-    jitter: int
-    clip: float | None
-    init: str
-    snapshot_every: int
-    image_size: tuple[int, int]
-    sigma: float
-    mask: dict | None
-    display: str
-    device: str
-    precision: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
-        data = asdict(self)
-        data["phases"] = [list(p) for p in self.phases]
-        data["image_size"] = list(self.image_size)
-        return data
-
+__all__ = [
+    "DISPLAY_MODES", "INIT_MODES", "PRECISIONS", "DivergenceError", "InversionConfig", "Settings", "Snapshot",
+    "forward_in_precision", "invert", "reconstruct", "resolve_settings",
+]
 
 @dataclass
 class Snapshot:
@@ -177,79 +89,6 @@ class Snapshot:
         return self.images[self.best]
 
 
-class DivergenceError(RuntimeError):
-    """The optimisation produced non-finite values."""
-
-
-def auto_jitter(stride: int) -> int:
-    """IJCV's jitter amount for a receptive-field stride: ``max(round(stride/4), 1)``."""
-    return max(int(round(stride / 4)), 1)
-
-
-def resolve_settings(representation: Representation, config: InversionConfig) -> Settings:
-    """Merge ``config`` over the representation's preset, validating every value.
-
-    Raises:
-        ValueError: an out-of-range setting (the message names it).
-    """
-    preset = representation.preset
-    iterations = preset.iterations if config.iterations is None else int(config.iterations)
-    checks = {
-        "iterations must be ≥ 0": iterations >= 0,
-        "restarts must be ≥ 1": config.restarts >= 1,
-        "snapshot_every must be ≥ 1": config.snapshot_every >= 1,
-        f"display must be one of {DISPLAY_MODES}": config.display in DISPLAY_MODES,
-        f"init must be one of {INIT_MODES}": config.init in INIT_MODES,
-        f"precision must be one of {PRECISIONS}": config.precision in PRECISIONS,
-    }
-    for message, ok in checks.items():
-        if not ok:
-            raise ValueError(message)
-    values = {
-        name: float(getattr(preset, name) if getattr(config, name) is None else getattr(config, name))
-        for name in ("data_weight", "lambda_tv", "tv_beta", "lambda_alpha", "alpha", "learning_rate", "momentum")
-    }
-    for name, value in values.items():
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
-    if values["tv_beta"] <= 0 or values["alpha"] <= 0:
-        raise ValueError("tv_beta and alpha must be > 0")
-    if values["momentum"] >= 1:
-        raise ValueError(f"momentum must be < 1, got {values['momentum']}")
-    jitter = config.jitter if config.jitter is not None else preset.jitter
-    if jitter == "auto":
-        jitter = auto_jitter(representation.stride)
-    if isinstance(jitter, str) or int(jitter) < 1:
-        raise ValueError(f"jitter must be an integer ≥ 1 or 'auto', got {jitter!r}")
-    clip = float(preset.clip if config.clip is None else config.clip)
-    if not clip >= 0:
-        raise ValueError(f"clip must be ≥ 0 pixel units (0 = off), got {config.clip}")
-    size = tuple(int(s) for s in (config.image_size or representation.input_size))
-    if len(size) != 2 or min(size) < 8:
-        raise ValueError(f"image_size must be (H, W) with both ≥ 8 pixels, got {size}")
-    device = resolve_device(config.device) if config.device else _module_device(representation)
-    if config.precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("this GPU has no bfloat16 arithmetic; use precision='float32'")
-    return Settings(
-        representation=representation.name,
-        iterations=iterations,
-        restarts=int(config.restarts),
-        seed=int(config.seed),
-        phases=scale_phases(preset.phases, iterations),
-        jitter=int(jitter),
-        clip=clip or None,
-        init=config.init,
-        snapshot_every=int(config.snapshot_every),
-        image_size=size,  # type: ignore[arg-type]
-        sigma=image_sigma(representation.channels, *size),
-        mask=asdict(config.mask) if config.mask is not None and not config.mask.is_full else None,
-        display=config.display,
-        device=str(device),
-        precision=config.precision,
-        **values,
-    )
-
-
 def forward_in_precision(representation: Representation, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """``pixels ↦ Φ(pixels)`` as float32, with Φ's arithmetic in ``precision`` (one of :data:`PRECISIONS`).
 
@@ -260,7 +99,7 @@ def forward_in_precision(representation: Representation, precision: str) -> Call
     if precision == "float32":
         return representation
     if precision != "bfloat16":
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     weights = {name: w.detach().to(torch.bfloat16) for name, w in representation.named_parameters()}
 
     def forward(pixels: torch.Tensor) -> torch.Tensor:
@@ -268,12 +107,6 @@ def forward_in_precision(representation: Representation, precision: str) -> Call
             return torch.func.functional_call(representation, weights, (pixels,)).float()
 
     return forward
-
-
-def _module_device(module: torch.nn.Module) -> torch.device:
-    for tensor in list(module.parameters()) + list(module.buffers()):
-        return tensor.device
-    return resolve_device(None)
 
 
 def _display(pixels: np.ndarray, mean: np.ndarray, mode: str) -> np.ndarray:
@@ -328,7 +161,8 @@ def invert(
         ``done=True`` computed at the final pre-images.
 
     Raises:
-        ValueError: a bad setting; :class:`inverter.images.ImageError`: a bad image.
+        inverter.errors.SettingError: a bad setting; inverter.errors.ImageError: a bad image;
+        inverter.errors.DivergenceError: the optimisation diverged.
     """
     start = time.perf_counter()
     config = config or InversionConfig()
@@ -348,7 +182,7 @@ def invert(
     target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
     with torch.no_grad():
         target = code(target_pixels)
-    mask = config.mask.tensor(tuple(target.shape[1:]), device) if settings.mask else None
+    mask = CodeMask(**settings.mask).tensor(tuple(target.shape[1:]), device) if settings.mask else None
     target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
     # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual. Φ's backward is linear, so it is
     # fed r and the one scalar (one target for all restarts) is applied in the update, for free.
@@ -371,7 +205,7 @@ def invert(
     lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
     descent = Descent(x, alpha=settings.alpha, lambda_alpha=lambda_alpha, beta=settings.tv_beta,
                       lambda_tv=lambda_tv, inv_sigma0=inv_sigma0, momentum=settings.momentum, sigma=sigma,
-                      clip=settings.clip)
+                      clip=settings.clip or None)
 
     def data_residual(crop: torch.Tensor) -> torch.Tensor:
         return masked_residual(code(crop), target, mask)

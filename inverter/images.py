@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 from skimage import color, io, transform, util
 
+from .errors import ImageError
+
 #: Largest image side accepted when reading a file, in pixels (a guard against huge uploads).
 MAX_IMAGE_SIDE = 8192
-
-
-class ImageError(ValueError):
-    """An input that cannot be used as an image; the message says why."""
 
 
 def as_rgb_float(image: np.ndarray) -> np.ndarray:

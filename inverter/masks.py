@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import SettingError
+
 
 @dataclass(frozen=True)
 class CodeMask:
@@ -25,27 +27,34 @@ class CodeMask:
         if self.channels is not None:
             start, stop = self.channels
             if start < 0 or stop <= start:
-                raise ValueError(f"channel range must satisfy 0 ≤ start < stop, got {self.channels}")
+                raise SettingError(f"channel range must satisfy 0 ≤ start < stop, got {self.channels}")
         if self.neighbourhood is not None and self.neighbourhood < 1:
-            raise ValueError(f"neighbourhood must be ≥ 1 unit, got {self.neighbourhood}")
+            raise SettingError(f"neighbourhood must be ≥ 1 unit, got {self.neighbourhood}")
 
     @property
     def is_full(self) -> bool:
         """True when the mask selects every unit."""
         return self.channels is None and self.neighbourhood is None
 
+    def check(self, code_shape: tuple[int, ...]) -> None:
+        """Raise :class:`SettingError` unless the mask selects units of a code of ``code_shape`` (no batch)."""
+        n_channels = code_shape[0]
+        if self.channels is not None and self.channels[0] >= n_channels:
+            raise SettingError(
+                f"channel range {self.channels} is outside the code's {n_channels} channels: "
+                f"the first channel must be between 0 and {n_channels - 1}"
+            )
+
     def tensor(self, code_shape: tuple[int, ...], device: torch.device | str | None = None) -> torch.Tensor:
         """The 0/1 float mask of shape ``[1, *code_shape]`` (``code_shape`` without batch).
 
         Raises:
-            ValueError: the channel range lies outside the code.
+            SettingError: the channel range lies outside the code.
         """
+        self.check(code_shape)
         mask = torch.zeros((1, *code_shape), dtype=torch.float32, device=device)
-        n_channels = code_shape[0]
-        start, stop = self.channels if self.channels is not None else (0, n_channels)
-        if start >= n_channels:
-            raise ValueError(f"channel range {self.channels} is outside the code's {n_channels} channels")
-        stop = min(stop, n_channels)
+        start, stop = self.channels if self.channels is not None else (0, code_shape[0])
+        stop = min(stop, code_shape[0])
         if len(code_shape) == 3 and self.neighbourhood is not None:
             h, w = code_shape[1:]
             ny, nx = min(self.neighbourhood, h), min(self.neighbourhood, w)

@@ -14,23 +14,30 @@ are written as ``null``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .engine import InversionConfig, Settings, Snapshot
-from .masks import CodeMask
+from . import weights as weights_module
+from .documents import REPORT_FORMAT as FORMAT
+from .documents import DocumentError, read_document, to_json, write_document
+from .engine import Snapshot
+from .errors import SettingError
 from .metrics import compare
+from .settings import InversionConfig, config_from_dict, config_to_dict, pinned_config
+from .weights import describe, file_sha256
 
-FORMAT = "inverter-report"
+__all__ = [
+    "FORMAT", "RunSpec", "build_report", "config_from_dict", "config_to_dict", "file_sha256", "load_run",
+    "pinned_config", "snapshot_record", "to_json", "versions", "weights_origin", "write_report",
+]
+write_report = write_document
+
 FORMAT_VERSION = 1
 #: What the output image holds (the CLI writes the best restart only).
 OUTPUT_CONTENT = "best restart (lowest relative error)"
@@ -67,117 +74,33 @@ class RunSpec:
         """Inverse of :meth:`to_dict`.
 
         Raises:
-            ValueError: a missing or malformed entry (the message names it).
+            SettingError: a missing or malformed entry (the message names it).
         """
         if not isinstance(data, dict):
-            raise ValueError("run specification must be a JSON object")
+            raise SettingError("run specification must be a JSON object")
         for key in ("image", "representation"):
             if not isinstance(data.get(key), str):
-                raise ValueError(f"run specification lacks a string {key!r}")
+                raise SettingError(f"run specification lacks a string {key!r}")
         weights = data.get("weights")
         if weights is not None and not isinstance(weights, str):
-            raise ValueError("run specification's 'weights' must be a string or null")
+            raise SettingError("run specification's 'weights' must be a string or null")
         return cls(data["image"], data["representation"], weights, config_from_dict(data.get("config") or {}))
 
 
-def config_to_dict(config: InversionConfig) -> dict[str, Any]:
-    """An :class:`InversionConfig` as a JSON-ready dictionary (``None`` kept as null)."""
-    data = {f.name: getattr(config, f.name) for f in fields(config)}
-    data["image_size"] = list(config.image_size) if config.image_size is not None else None
-    mask = config.mask
-    data["mask"] = None if mask is None else {
-        "channels": list(mask.channels) if mask.channels is not None else None,
-        "neighbourhood": mask.neighbourhood,
-    }
-    return data
-
-
-def config_from_dict(data: dict[str, Any]) -> InversionConfig:
-    """Inverse of :func:`config_to_dict`; absent keys take :class:`InversionConfig`'s defaults.
-
-    Raises:
-        ValueError: an unknown key or a malformed mask/size.
-    """
-    if not isinstance(data, dict):
-        raise ValueError("'config' must be a JSON object")
-    known = {f.name for f in fields(InversionConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown config keys: {', '.join(unknown)}")
-    values = dict(data)
-    try:
-        if values.get("image_size") is not None:
-            values["image_size"] = tuple(int(s) for s in values["image_size"])
-        if values.get("mask") is not None:
-            mask = values["mask"]
-            channels = mask.get("channels")
-            values["mask"] = CodeMask(
-                channels=tuple(int(c) for c in channels) if channels is not None else None,
-                neighbourhood=mask.get("neighbourhood"),
-            )
-    except (TypeError, AttributeError) as err:
-        raise ValueError(f"malformed image_size or mask in config: {err}") from None
-    return InversionConfig(**values)
-
-
-def pinned_config(settings: Settings, device: str | None = None) -> InversionConfig:
-    """The config that resolves to ``settings`` again, independent of presets.
-
-    Args:
-        settings: resolved settings of a run.
-        device: the device as *requested* (``None`` = automatic), so that a re-run on
-            another machine need not have the same accelerator.
-    """
-    mask = settings.mask
-    return InversionConfig(
-        iterations=settings.iterations,
-        restarts=settings.restarts,
-        seed=settings.seed,
-        data_weight=settings.data_weight,
-        lambda_tv=settings.lambda_tv,
-        tv_beta=settings.tv_beta,
-        lambda_alpha=settings.lambda_alpha,
-        alpha=settings.alpha,
-        learning_rate=settings.learning_rate,
-        momentum=settings.momentum,
-        jitter=settings.jitter,
-        clip=settings.clip or 0.0,
-        init=settings.init,
-        snapshot_every=settings.snapshot_every,
-        image_size=tuple(settings.image_size),
-        mask=None if mask is None else CodeMask(
-            channels=tuple(mask["channels"]) if mask.get("channels") is not None else None,
-            neighbourhood=mask.get("neighbourhood"),
-        ),
-        display=settings.display,
-        device=device,
-        precision=settings.precision,
-    )
-
-
 def load_run(path: str | Path) -> tuple[RunSpec, dict[str, Any]]:
-    """Read a run from a report file, or from a bare ``run`` object.
+    """Read a run from a report file, or from a bare ``run`` object (paths as written).
 
     Returns:
         ``(run, the whole JSON object)``.
 
     Raises:
-        ValueError: unreadable, not JSON, or no usable run in it.
+        inverter.documents.DocumentError: unreadable, not JSON, or not a report.
+        inverter.errors.SettingError: a malformed ``config``.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a JSON file (not UTF-8 text)") from None
-    except OSError as err:
-        raise ValueError(f"cannot read config file {path}: {err.strerror or err}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not a JSON file ({err})") from None
-    if isinstance(data, dict) and "run" in data:
-        return RunSpec.from_dict(data["run"]), data
-    return RunSpec.from_dict(data), data if isinstance(data, dict) else {}
+    document = read_document(path)
+    if document.kind != "report":
+        raise DocumentError(f"{path} is an experiment, not the report of an inversion")
+    return RunSpec.from_dict(document.body), document.data
 
 
 def snapshot_record(shot: Snapshot) -> dict[str, Any]:
@@ -269,55 +192,14 @@ def versions() -> dict[str, str]:
     }
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    return value
-
-
-def to_json(report: dict[str, Any]) -> str:
-    """Strict JSON text of ``report`` (non-finite floats → ``null``)."""
-    return json.dumps(_finite(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def write_report(report: dict[str, Any], path: str | Path) -> Path:
-    """Write ``report`` as JSON to ``path`` (parent folders created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_json(report), encoding="utf-8")
-    return path
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weights_origin(representation: str, weights: str | Path | None) -> str:
-    """Where ``representation``'s weights come from, in words (reads the cached state dict).
+    """Where ``representation``'s weights come from, in words (never loads them).
 
     Raises:
-        KeyError: unknown representation. inverter.hub.WeightsError: weights unavailable.
+        inverter.errors.UnknownNameError: unknown representation.
     """
-    from . import hub
     from .representations import get_family, parse_name
+    from .representations.registry import resolve_weights
 
     family = get_family(parse_name(representation)[0])
-    if not family.needs_weights:
-        return "none (no learned weights)"
-    if weights == "random":
-        return "random initialisation (torchvision's default init, seeded with the run's seed)"
-    _, origin = hub.load_state_dict(family.name, weights)
-    if weights is not None and not str(weights).startswith("hf://"):
-        origin += f" (sha256 {file_sha256(origin)})"
-    return origin
+    return describe(resolve_weights(family, weights)) if family.needs_weights else describe(weights_module.FamilyDefault())

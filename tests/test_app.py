@@ -210,24 +210,35 @@ def test_random_weights_from_the_environment(fast, monkeypatch):
     *_, metrics, _, files = fast.predict(handle_file(str(EXAMPLE)), representation="squeezenet1_1", layer="conv1",
                                            iterations=6, image_size=32, api_name="/invert")
     report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
-    assert report["run"]["weights"] == "random" and report["weights_origin"] == "random (untrained) weights"
+    assert report["run"]["weights"] == "random"
+    assert report["weights_origin"] == "random (untrained) weights, from $INVERTER_RANDOM_WEIGHTS"
     assert report["run"]["representation"] == "squeezenet1_1:conv1" and metrics["done"]
 
 
 def test_weights_are_chosen_from_the_environment(tiny_family, monkeypatch):
-    from inverter.hub import SOURCES
-    from inverter.ui.common import weights_choice, weights_env_name, weights_note
+    from inverter.representations import get_family
+    from inverter.representations.registry import resolve_weights
+    from inverter.ui.choices import weights_note
+    from inverter.weights import LocalFile, RandomInit, env_name
 
     monkeypatch.delenv("INVERTER_RANDOM_WEIGHTS", raising=False)
     monkeypatch.delenv("INVERTER_WEIGHTS_SQUEEZENET1_1", raising=False)
-    assert weights_env_name("squeezenet1_1") == "INVERTER_WEIGHTS_SQUEEZENET1_1"
-    assert weights_choice("squeezenet1_1") is None  # the Hub source
-    assert SOURCES["squeezenet1_1"].repo_id in weights_note("squeezenet1_1")
+    squeezenet = get_family("squeezenet1_1")
+    assert env_name("squeezenet1_1") == "INVERTER_WEIGHTS_SQUEEZENET1_1"
+    assert resolve_weights(squeezenet).spec == squeezenet.weights  # the Hub source
+    assert squeezenet.weights.repo_id in weights_note("squeezenet1_1")
     monkeypatch.setenv("INVERTER_RANDOM_WEIGHTS", "1")
-    assert weights_choice("squeezenet1_1") == "random" and "Random" in weights_note("squeezenet1_1")
+    assert resolve_weights(squeezenet).spec == RandomInit() and "Random" in weights_note("squeezenet1_1")
     monkeypatch.setenv("INVERTER_WEIGHTS_SQUEEZENET1_1", "/data/squeeze.safetensors")
-    assert weights_choice("squeezenet1_1") == "/data/squeeze.safetensors"  # the family's own variable wins
-    assert weights_choice(tiny_family) is None  # a family without weights ignores both
+    # the family's own variable wins
+    assert resolve_weights(squeezenet).spec == LocalFile(Path("/data/squeeze.safetensors"))
+    assert resolve_weights(get_family(tiny_family)).spec == parse_default()  # a family without weights ignores both
+
+
+def parse_default():
+    from inverter.weights import FamilyDefault
+
+    return FamilyDefault()
 
 
 def test_missing_weights_give_a_readable_error(fast, monkeypatch, tmp_path):

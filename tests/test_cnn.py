@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import normalize
 
-from inverter import hub
+from inverter import weights as hub
 from inverter.representations import get_family, list_representations, load_representation
 from inverter.representations.base import IMAGENET_STD_255
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from inverter.errors import WeightsError
+
 from inverter.representations.base import GREY_MEAN_255, SHALLOW_PHASES
 from inverter.representations.dsift import DSIFT, bilinear_bins, sift_normalise
 from inverter.representations.hog import image_gradient
@@ -82,13 +84,13 @@ def test_registered_family_and_metadata():
     assert not family.needs_weights
     (spec,) = family.layers
     assert spec.name == "dsift" and spec.stride == 5
-    module = family.build("dsift")
+    module = family.build("dsift", None)
     assert isinstance(module, DSIFT) and (module.bin_size, module.step) == (5, 5)
     assert (module.family, module.layer, module.name) == ("dsift", "dsift", "dsift")
     assert module.channels == 1 and module.pixel_mean == GREY_MEAN_255 and module.input_size == (227, 227)
     assert module.preset.phases == SHALLOW_PHASES and module.preset.lambda_tv == 0.5 and module.preset.tv_beta == 2
-    with pytest.raises(ValueError):
-        family.build("dsift", weights="w.safetensors")
+    with pytest.raises(WeightsError, match="no learned weights"):
+        load_representation("dsift", weights="w.safetensors")
     assert isinstance(load_representation("dsift", device="cpu"), DSIFT)
     with pytest.raises(ValueError):
         DSIFT()(torch.randn(1, 1, 20, 20))  # smaller than one descriptor (25 px)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from inverter.engine import InversionConfig
+from inverter.errors import InverterError
 from inverter.experiments import (
     KINDS, ExperimentError, ExperimentSpec, experiment_updates, is_experiment_json, run_experiment, run_from_json,
     spec_from_json, tv_lambda_for_beta,
@@ -119,7 +120,7 @@ def test_channel_halves_and_range():
     result = run_experiment(spec("channels", ["conv2"]))
     _check(result, 3)  # all channels, first half, second half
     masks = [p.settings["mask"] for p in result.panels]
-    assert masks == [None, {"channels": (0, 6), "neighbourhood": None}, {"channels": (6, 12), "neighbourhood": None}]
+    assert masks == [None, {"channels": [0, 6], "neighbourhood": None}, {"channels": [6, 12], "neighbourhood": None}]
     ranged = run_experiment(spec("channels", ["relu1"], channels="2:5", include_full=False))
     _check(ranged, 1)
     assert ranged.panels[0].label == "relu1: channels 2–4"
@@ -227,7 +228,7 @@ def test_bad_channel_range_and_json(tmp_path):
         run_experiment(spec("channels", ["conv2"], channels="left"))
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ExperimentError, match="not valid JSON"):
+    with pytest.raises(InverterError, match="not valid JSON"):
         spec_from_json(bad)
     with pytest.raises(ExperimentError, match="unknown spec keys"):
         spec_from_json({"kind": "restarts", "representation": "tinyexp", "colour": 1})
@@ -265,35 +266,39 @@ def test_base_config_validation():
 
 
 def test_cli_runs_writes_and_repeats_from_json(tmp_path, capsys):
-    from inverter import experiment_cli
+    from inverter.cli import dispatch, main
 
     argv = ["--experiment", "restarts", "-r", "tinyexp:pool", "--restarts", "2", "--iterations", "6", "--size", "32",
             "--image", "example:chelsea", "--device", "cpu", "--out", str(tmp_path), "--quiet"]  # fmt: skip
-    assert experiment_cli.handles(argv)
-    assert experiment_cli.main(argv) == 0
+    assert dispatch(argv)[0] == "experiment"
+    assert main(argv) == 0
     assert "restarts.png" in capsys.readouterr().out
     first = json.loads((tmp_path / "restarts.json").read_text())
     assert first["spec"]["params"] == {"restarts": 2} and len(first["panels"]) == 2
     again = ["--config", str(tmp_path / "restarts.json"), "--out", str(tmp_path / "again"), "--quiet"]
-    assert experiment_cli.handles(again)
-    assert experiment_cli.main(again) == 0
+    assert dispatch(again)[0] == "experiment"
+    assert main(again) == 0
     second = json.loads((tmp_path / "again" / "restarts.json").read_text())
     assert [p["relative_error"] for p in second["panels"]] == [p["relative_error"] for p in first["panels"]]
+    # the subcommand form, KIND positional
+    assert main(["experiment", "restarts", "-r", "tinyexp:pool", "--restarts", "2", "--iterations", "6", "--size",
+                 "32", "--device", "cpu", "--out", str(tmp_path / "sub"), "--quiet"]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "sub" / "restarts.json").read_text())["spec"]["params"] == {"restarts": 2}
 
 
 def test_cli_dispatch_and_errors(tmp_path, capsys):
-    from inverter import experiment_cli
+    from inverter.cli import dispatch, main
 
     single = tmp_path / "single.json"
     single.write_text(json.dumps({"format": "inverter-report", "run": {}}))
-    assert not experiment_cli.handles(["photo.png", "-r", "alexnet"])
-    assert not experiment_cli.handles(["--config", str(single)])
-    assert not experiment_cli.handles(["--config", str(tmp_path / "missing.json")])
-    assert experiment_cli.main(["--experiment", "restarts", "-r", "tinyexp", "--layers", "conv9", "--quiet"]) == 1
+    assert dispatch(["photo.png", "-r", "alexnet"])[0] == "invert"
+    assert dispatch(["--config", str(single)])[0] == "invert"
+    assert dispatch(["--config", str(tmp_path / "missing.json")])[0] == "invert"  # the invert command reports it
+    assert main(["--experiment", "restarts", "-r", "tinyexp", "--layers", "conv9", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: unknown layers ['conv9']") and err.count("\n") == 1
     with pytest.raises(SystemExit) as info:
-        experiment_cli.main(["--experiment", "nope"])
+        main(["--experiment", "nope"])
     assert info.value.code == 2
-    assert experiment_cli.main(["--list-experiments"]) == 0
+    assert main(["--list-experiments"]) == 0
     assert "layer_sweep" in capsys.readouterr().out

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from inverter.errors import WeightsError
+
 from inverter.representations.base import GREY_MEAN_255, SHALLOW_PHASES
 from inverter.representations.hog import (
     HOG,
@@ -119,15 +121,15 @@ def test_registered_families_and_metadata():
         assert not family.needs_weights
         (spec,) = family.layers
         assert spec.name == name and spec.stride == 8
-        module = family.build(name)
+        module = family.build(name, None)
         assert isinstance(module, HOG) and module.bilinear_orientations is cls_bilinear
         assert (module.family, module.layer, module.name) == (name, name, name)
         assert module.channels == 1 and module.pixel_mean == GREY_MEAN_255
         assert module.input_size == (227, 227) and module.stride == 8
         assert module.preset.phases == SHALLOW_PHASES and module.preset.lambda_tv == 0.5
         assert module.preset.tv_beta == 2 and module.preset.data_weight == 1.0
-        with pytest.raises(ValueError):
-            family.build(name, weights="some.safetensors")
+        with pytest.raises(WeightsError, match="no learned weights"):  # the registry refuses them for every family
+            load_representation(name, weights="some.safetensors")
     rep = load_representation("hogb", device="cpu")
     assert rep.family == "hogb" and not any(p.requires_grad for p in rep.parameters())
     assert isinstance(HOGb(), HOG) and HOGb().bilinear_orientations

@@ -14,7 +14,7 @@ Example::
     result = run_experiment(spec)
     result.save("out/")          # out/restarts.png, out/restarts.json
 """
-from .export import is_experiment_json, read_json, run_from_json, spec_from_json
+from .export import is_experiment_json, run_from_json, spec_from_json
 from .kinds import KINDS, ExperimentKind, get_kind, list_experiments, tv_lambda_for_beta
 from .result import ExperimentResult, ExperimentUpdate, compose_grid
 from .runner import experiment_updates, resolve_layers, run_experiment
@@ -23,6 +23,6 @@ from .spec import EXAMPLE_IMAGES, ExperimentError, ExperimentSpec, Panel, load_s
 __all__ = [
     "EXAMPLE_IMAGES", "KINDS", "ExperimentError", "ExperimentKind", "ExperimentResult", "ExperimentSpec",
     "ExperimentUpdate", "Panel", "compose_grid", "experiment_updates", "get_kind", "is_experiment_json",
-    "list_experiments", "load_source_image", "read_json", "resolve_layers", "run_experiment", "run_from_json",
+    "list_experiments", "load_source_image", "resolve_layers", "run_experiment", "run_from_json",
     "spec_from_json", "tv_lambda_for_beta",
 ]

@@ -1,54 +1,41 @@
 """Re-run an experiment from its exported JSON (or a bare spec)."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .result import JSON_FORMAT, ExperimentResult
+from ..documents import EXPERIMENT_FORMAT, Document, DocumentError, kind_of, read_document
+from ..errors import ExperimentError
+from .result import ExperimentResult
 from .runner import run_experiment
-from .spec import ExperimentError, ExperimentSpec
-
-
-def read_json(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    """The JSON object at ``source`` (a path) or ``source`` itself, and its folder.
-
-    Raises:
-        ExperimentError: missing file, invalid JSON, not an object.
-    """
-    if isinstance(source, Mapping):
-        return dict(source), None
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise ExperimentError(f"no such JSON file: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"{path.name} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ExperimentError(f"{path.name} must hold a JSON object")
-    return data, path.resolve().parent
+from .spec import ExperimentSpec
 
 
 def is_experiment_json(data: Mapping[str, Any]) -> bool:
     """True for an exported experiment (``"format": "inverter-experiment"``) or a bare spec with a ``kind``."""
-    return data.get("format") == JSON_FORMAT or ("kind" in data and "representation" in data)
+    try:
+        return kind_of(data) == "experiment"
+    except DocumentError:
+        return False
 
 
-def spec_from_json(source: str | Path | Mapping[str, Any]) -> ExperimentSpec:
+def spec_from_json(source: str | Path | Mapping[str, Any] | Document) -> ExperimentSpec:
     """The :class:`ExperimentSpec` in an exported JSON file/dict, or a bare spec dict.
 
-    A relative image path is made relative to the JSON file's folder.
+    A relative image or weights path is made relative to the JSON file's folder.
+
+    Raises:
+        inverter.documents.DocumentError: not a readable experiment document.
+        ExperimentError: a malformed spec.
     """
-    data, folder = read_json(source)
-    if data.get("format") not in (None, JSON_FORMAT):
-        raise ExperimentError(f"not an experiment JSON (format {data.get('format')!r}); expected {JSON_FORMAT!r}")
-    spec = ExperimentSpec.from_dict(data["spec"] if "spec" in data else data)
-    image = spec.image
-    if folder is not None and image and not image.startswith("example:") and not Path(image).is_absolute():
-        spec = ExperimentSpec(**{**spec.__dict__, "image": str(folder / image)})
-    return spec
+    document = source if isinstance(source, Document) else read_document(source)
+    if document.kind != "experiment":
+        raise ExperimentError(f"not an experiment JSON (format {document.data.get('format')!r}); "
+                              f"expected {EXPERIMENT_FORMAT!r}")  # fmt: skip
+    spec = ExperimentSpec.from_dict(document.body)
+    return ExperimentSpec(**{**spec.__dict__, "image": document.path(spec.image),
+                             "weights": document.path(spec.weights)})  # fmt: skip
 
 
 def run_from_json(source: str | Path | Mapping[str, Any]) -> ExperimentResult:

@@ -14,6 +14,7 @@ from typing import Any
 from ..masks import CodeMask
 from ..objectives import CVPR_SIGMA_227
 from ..representations.base import Preset
+from ..errors import UnknownNameError
 from .spec import ExperimentError
 
 #: IJCV's typical pixel norm B (pixel units) and TV normalisation λ_V = (6.5/B)^β.
@@ -74,6 +75,8 @@ class ExperimentKind:
         plan: ``plan(context) -> list[Job]``.
         all_layers: the default layers are every layer of the family (else one layer).
         paper_layers: the layers the paper used, as a suggestion for AlexNet.
+        shadows: inversion settings that this kind takes as its own parameter when a
+            front end is given them (the restarts view shows K restarts as K panels).
     """
 
     name: str
@@ -83,6 +86,17 @@ class ExperimentKind:
     plan: Callable[[PlanContext], list[Job]]
     all_layers: bool = False
     paper_layers: tuple[str, ...] = ()
+    shadows: tuple[str, ...] = ()
+
+
+#: How front ends offer the kinds' own parameters: ``name: (metavar, help, type)`` with
+#: ``type`` one of ``int``, ``bool``, ``str`` (parsed further by the kind's planner).
+PARAMETER_OPTIONS: dict[str, tuple[str | None, str, type]] = {
+    "neighbourhood": ("N", "receptive_field: central N×N code units", int),
+    "channels": ("halves|START:STOP", "channels: the two halves or a range", str),
+    "include_full": (None, "channels/receptive_field: also invert the whole code", bool),
+    "values": ("V1,V2,...", "tv_sweep: λ_TV values; tv_beta: β values", str),
+}
 
 
 def _number_list(value: Any, name: str, minimum: float = 0.0) -> list[float]:
@@ -232,7 +246,7 @@ KINDS: dict[str, ExperimentKind] = {
                        "network, with their errors", {}, _plan_layer_sweep, all_layers=True),
         ExperimentKind("restarts", "Restarts / diversity", "K random restarts at a layer side by side, the spread "
                        "of their errors and the best marked", {"restarts": 4}, _plan_restarts,
-                       paper_layers=_DEEP),
+                       paper_layers=_DEEP, shadows=("restarts",)),
         ExperimentKind("receptive_field", "Receptive field", "reconstruction from only the central N×N code units "
                        "(the paper's receptive-field figure)", {"neighbourhood": 5, "include_full": False},
                        _plan_receptive_field, all_layers=True),
@@ -256,11 +270,15 @@ def list_experiments() -> dict[str, str]:
 
 
 def get_kind(name: str) -> ExperimentKind:
-    """The experiment called ``name``; :class:`ExperimentError` listing the known ones otherwise."""
+    """The experiment called ``name``.
+
+    Raises:
+        UnknownNameError: no such experiment (the message lists the known ones).
+    """
     try:
         return KINDS[name]
     except KeyError:
-        raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(KINDS)}") from None
+        raise UnknownNameError(f"unknown experiment {name!r}; known: {', '.join(KINDS)}") from None
 
 
 def merged_params(kind: ExperimentKind, params: Mapping[str, Any]) -> dict[str, Any]:

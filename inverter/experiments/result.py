@@ -1,7 +1,6 @@
 """Progress updates and results of experiments: grids, metrics, PNG + JSON export."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,11 +9,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..documents import EXPERIMENT_FORMAT as JSON_FORMAT
+from ..documents import absolute, write_document
 from ..grid import make_grid
 from .spec import ExperimentSpec, Panel
 
-#: ``"format"`` value of an experiment JSON (tells it apart from a single-inversion report).
-JSON_FORMAT = "inverter-experiment"
 JSON_VERSION = 1
 
 
@@ -178,12 +177,10 @@ class ExperimentResult:
             paths["input"] = directory / f"{stem}_input.png"
             Image.fromarray(self.picture).save(paths["input"])
             document["spec"]["image"] = paths["input"].name
-        elif document["spec"]["image"] and not str(document["spec"]["image"]).startswith("example:"):
-            document["spec"]["image"] = str(Path(document["spec"]["image"]).expanduser().resolve())
-        weights = document["spec"]["weights"]
-        if weights and weights != "random" and not weights.startswith("hf://"):
-            document["spec"]["weights"] = str(Path(weights).expanduser().resolve())
-        paths["json"].write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        else:
+            document["spec"]["image"] = absolute(document["spec"]["image"])
+        document["spec"]["weights"] = absolute(document["spec"]["weights"])
+        write_document(document, paths["json"])
         return paths
 
 

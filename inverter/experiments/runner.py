@@ -33,7 +33,6 @@ class _Networks:
     def __init__(self, family: Family, weights: str | None, device: str | None, seed: int = 0):
         self.family, self.weights, self.device, self.seed = family, weights, device, seed
         self._cache: dict[str, Representation] = {}
-        self._shapes: dict[tuple[str, tuple[int, int] | None], tuple[int, ...]] = {}
 
     def __call__(self, layer: str) -> Representation:
         if layer not in self._cache:
@@ -48,16 +47,7 @@ class _Networks:
 
     def code_shape(self, layer: str, size: tuple[int, int] | None) -> tuple[int, ...]:
         """The code's shape without batch at image size ``size`` (default: the input size)."""
-        key = (layer, size)
-        if key not in self._shapes:
-            rep = self(layer)
-            height, width = size or rep.input_size
-            tensors = [*rep.parameters(), *rep.buffers()]
-            device = tensors[0].device if tensors else torch.device("cpu")
-            with torch.no_grad():
-                code = rep(torch.zeros(1, rep.channels, height, width, device=device))
-            self._shapes[key] = tuple(code.shape[1:])
-        return self._shapes[key]
+        return self(layer).code_shape(size)
 
 
 def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -> tuple[str, ...]:
@@ -95,9 +85,9 @@ def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) ->
         :class:`ExperimentUpdate` at every engine snapshot (``config.snapshot_every``).
 
     Raises:
-        ExperimentError: bad kind, layers, parameters or config fields.
-        KeyError: unknown representation family.
-        inverter.images.ImageError, inverter.hub.WeightsError, ValueError: as the engine.
+        inverter.errors.InverterError: bad kind, layers, parameters, settings, image or
+            weights (an :class:`~inverter.errors.ExperimentError`, ``UnknownNameError``,
+            ``SettingError``, ``ImageError`` or ``WeightsError``).
     """
     start = time.perf_counter()
     kind = get_kind(spec.kind)

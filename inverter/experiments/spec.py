@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import InversionConfig
-from ..images import ImageError, as_rgb_float, load_image, to_uint8
+from ..errors import ExperimentError, ImageError
+from ..images import as_rgb_float, load_image, to_uint8
+from ..settings import SETTINGS, InversionConfig, Mask, config_from_dict
 
 #: Bundled scikit-image pictures usable as ``"example:NAME"`` (no download needed).
 EXAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "camera", "rocket")
@@ -21,11 +22,7 @@ DEFAULT_IMAGE = "example:astronaut"
 #: What :attr:`ExperimentSpec.image` says when the image was given as an array.
 ARRAY_IMAGE = "<array>"
 #: :class:`InversionConfig` fields an experiment spec may set (the mask is the experiment's).
-CONFIG_FIELDS = tuple(f.name for f in fields(InversionConfig) if f.name != "mask")
-
-
-class ExperimentError(ValueError):
-    """A bad experiment spec or parameter; the message says which and why."""
+CONFIG_FIELDS = tuple(s.name for s in SETTINGS if not isinstance(s.kind, Mask))
 
 
 @dataclass(frozen=True)
@@ -94,17 +91,17 @@ class ExperimentSpec:
         )
 
     def base_config(self) -> InversionConfig:
-        """The shared :class:`InversionConfig`; bad keys are an :class:`ExperimentError`."""
+        """The shared :class:`InversionConfig`.
+
+        Raises:
+            ExperimentError: a key that is not a setting (or the mask).
+            inverter.errors.SettingError: a malformed value.
+        """
         unknown = set(self.config) - set(CONFIG_FIELDS)
         if unknown:
             hint = " (masks are set by the 'receptive_field' and 'channels' experiments)" if "mask" in unknown else ""
             raise ExperimentError(f"unknown config fields {sorted(unknown)}{hint}; known: {', '.join(CONFIG_FIELDS)}")
-        config = dict(self.config)
-        if config.get("image_size") is not None:
-            size = config["image_size"]
-            size = (size, size) if isinstance(size, (int, float)) else size
-            config["image_size"] = tuple(int(s) for s in size)
-        return InversionConfig(**config)
+        return config_from_dict(self.config)
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,12 +9,16 @@ network needs (torchvision's ``[0, 1]`` + mean/std convention, say) are folded i
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..errors import SettingError, UnknownNameError, first_line
+from ..weights import HubFile, KeyMap, WeightsSpec
 
 #: ImageNet mean of torchvision's convention, in 0–255 units (RGB).
 IMAGENET_MEAN_255 = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -122,6 +126,47 @@ class Representation(nn.Module):
             p.requires_grad_(False)
         return self
 
+    @property
+    def device(self) -> torch.device:
+        """Where the representation's weights live (the default device if it has none)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        from ..devices import default_device
+
+        return default_device()
+
+    def code_shape(self, size: tuple[int, int] | None = None) -> tuple[int, ...]:
+        """The code's shape without batch for an input of ``size = (H, W)`` pixels
+        (default :attr:`input_size`): ``(C, H', W')`` or ``(D,)``.
+
+        Computed once per size by running :meth:`forward` on the ``meta`` device (no
+        arithmetic, no memory); subclasses that know it analytically override
+        :meth:`_code_shape`.
+
+        Raises:
+            SettingError: the representation cannot take an input of this size.
+        """
+        size = tuple(int(s) for s in (size or self.input_size))
+        shapes = self.__dict__.setdefault("_code_shapes", {})
+        if size not in shapes:
+            try:
+                shapes[size] = tuple(self._code_shape(size))
+            except (RuntimeError, ValueError) as err:
+                raise SettingError(f"image_size {size[0]}×{size[1]} does not fit {self.name}: {first_line(err)}") from None
+        return shapes[size]
+
+    def _code_shape(self, size: tuple[int, int]) -> tuple[int, ...]:
+        meta = {name: torch.empty_like(t, device="meta")
+                for name, t in itertools.chain(self.named_parameters(), self.named_buffers())}  # fmt: skip
+        pixels = torch.empty((1, self.channels, *size), device="meta")
+        try:
+            with torch.no_grad():
+                code = torch.func.functional_call(self, meta, (pixels,))
+        except NotImplementedError:  # an operation without a meta kernel: one real pass on zeros
+            with torch.no_grad():
+                code = self(torch.zeros((1, self.channels, *size), device=self.device))
+        return tuple(code.shape[1:])
+
     def mean_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
         """``pixel_mean`` as a ``[1, C, 1, 1]`` float32 tensor."""
         return torch.tensor(self.pixel_mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
@@ -143,31 +188,58 @@ class Representation(nn.Module):
         return tensor - self.mean_tensor()
 
 
+class Builder(Protocol):
+    """How a family builds one layer: ``build(layer, weights)``.
+
+    Args:
+        layer: one of the family's layer names.
+        weights: the concrete source (:class:`inverter.weights.HubFile`, ``LocalFile`` or
+            ``RandomInit``) for families with learned weights, ``None`` for the others.
+    """
+
+    def __call__(self, layer: str, weights: WeightsSpec | None) -> Representation: ...
+
+
 @dataclass(frozen=True)
 class Family:
-    """A registry entry: one representation family and how to build its layers.
+    """A registry entry: one representation family, its layers and where its weights come from.
 
     Attributes:
         name: registry name (``"alexnet"``).
         layers: the invertible layers, shallow to deep.
-        build: ``build(layer_name, weights=..., device=...) -> Representation``.
+        build: see :class:`Builder`.
         description: one line for listings.
-        needs_weights: whether building it downloads/loads pretrained weights.
+        default_layer: the layer used when none is named (default: the deepest).
+        input_size: ``(H, W)`` its layers resize images to by default, pixels.
+        weights: the default weights (a Hub file); ``None`` = no learned weights.
+        key_map: how its weight files name tensors, mapped onto the model's names.
+        extra: anything a family module keeps for itself.
     """
 
     name: str
     layers: tuple[LayerSpec, ...]
-    build: Any
+    build: Builder
     description: str = ""
-    needs_weights: bool = False
     default_layer: str = ""
+    input_size: tuple[int, int] = (227, 227)
+    weights: HubFile | None = None
+    key_map: KeyMap = KeyMap()
     extra: dict = field(default_factory=dict)
 
+    @property
+    def needs_weights(self) -> bool:
+        """Whether building a layer loads learned weights."""
+        return self.weights is not None
+
     def layer(self, name: str | None) -> LayerSpec:
-        """The spec of layer ``name`` (default layer when ``None``); ``KeyError`` if unknown."""
+        """The spec of layer ``name`` (default layer when ``None``).
+
+        Raises:
+            UnknownNameError: no such layer (the message lists the known ones).
+        """
         name = name or self.default_layer or self.layers[-1].name
         for spec in self.layers:
             if spec.name == name:
                 return spec
         known = ", ".join(s.name for s in self.layers)
-        raise KeyError(f"unknown layer {name!r} of {self.name!r}; known layers: {known}")
+        raise UnknownNameError(f"unknown layer {name!r} of {self.name!r}; known layers: {known}")

@@ -9,17 +9,15 @@ device (no memory, no random init), then only the truncated part's weights are l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from .. import hub
-from .base import IMAGENET_MEAN_255, IMAGENET_STD_255, LayerSpec, Preset, Representation
+from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, check_state_dict, load_state_dict, weights_text
+from .base import IMAGENET_MEAN_255, IMAGENET_STD_255, Family, LayerSpec, Preset, Representation
 from .registry import register
-from .base import Family
 
 #: λ_TV by depth, the CVPR code's AlexNet presets (β = 2): shallow, middle, deep.
 TV_SHALLOW, TV_MIDDLE, TV_DEEP = 0.5, 5.0, 50.0
@@ -62,62 +60,53 @@ class TorchvisionCNN(Representation):
         return self.body((x * self.inv_std).contiguous(memory_format=self.memory_format))["code"]
 
 
-def _specs(rows: Sequence[tuple[str, str, int]], depth_tv: Callable[[int], float]) -> tuple[LayerSpec, ...]:
-    return tuple(
-        LayerSpec(name, stride, Preset(lambda_tv=depth_tv(i)), node) for i, (name, node, stride) in enumerate(rows)
-    )
+#: A layer table row: (paper name, torchvision node, receptive-field stride in pixels, λ_TV of its preset).
+Row = tuple[str, str, int, float]
 
-
-# (paper name, torchvision node, receptive-field stride in pixels)
-ALEXNET_ROWS = (
-    ("conv1", "features.0", 4), ("relu1", "features.1", 4), ("pool1", "features.2", 8),
-    ("conv2", "features.3", 8), ("relu2", "features.4", 8), ("pool2", "features.5", 16),
-    ("conv3", "features.6", 16), ("relu3", "features.7", 16), ("conv4", "features.8", 16),
-    ("relu4", "features.9", 16), ("conv5", "features.10", 16), ("relu5", "features.11", 16),
-    ("pool5", "features.12", 32), ("fc6", "classifier.1", 32), ("relu6", "classifier.2", 32),
-    ("fc7", "classifier.4", 32), ("relu7", "classifier.5", 32), ("fc8", "classifier.6", 32),
+ALEXNET_ROWS: tuple[Row, ...] = (  # λ_TV: conv1…relu2 | pool2…relu4 | conv5…fc8 (CVPR code)
+    ("conv1", "features.0", 4, TV_SHALLOW), ("relu1", "features.1", 4, TV_SHALLOW),
+    ("pool1", "features.2", 8, TV_SHALLOW), ("conv2", "features.3", 8, TV_SHALLOW),
+    ("relu2", "features.4", 8, TV_SHALLOW), ("pool2", "features.5", 16, TV_MIDDLE),
+    ("conv3", "features.6", 16, TV_MIDDLE), ("relu3", "features.7", 16, TV_MIDDLE),
+    ("conv4", "features.8", 16, TV_MIDDLE), ("relu4", "features.9", 16, TV_MIDDLE),
+    ("conv5", "features.10", 16, TV_DEEP), ("relu5", "features.11", 16, TV_DEEP),
+    ("pool5", "features.12", 32, TV_DEEP), ("fc6", "classifier.1", 32, TV_DEEP),
+    ("relu6", "classifier.2", 32, TV_DEEP), ("fc7", "classifier.4", 32, TV_DEEP),
+    ("relu7", "classifier.5", 32, TV_DEEP), ("fc8", "classifier.6", 32, TV_DEEP),
 )  # fmt: skip
 
 
-def _vgg16_rows() -> tuple[tuple[str, str, int], ...]:
-    rows, index, stride = [], 0, 1
+def _vgg16_rows() -> tuple[Row, ...]:
+    """VGG-16's 37 layers; λ_TV by block: 1–2 shallow, 3–4 middle, 5 and the classifier deep."""
+    rows: list[Row] = []
+    index, stride = 0, 1
     for block, convs in enumerate((2, 2, 3, 3, 3), start=1):
+        tv = TV_SHALLOW if block <= 2 else TV_MIDDLE if block <= 4 else TV_DEEP
         for j in range(1, convs + 1):
-            rows.append((f"conv{block}_{j}", f"features.{index}", stride))
-            rows.append((f"relu{block}_{j}", f"features.{index + 1}", stride))
+            rows.append((f"conv{block}_{j}", f"features.{index}", stride, tv))
+            rows.append((f"relu{block}_{j}", f"features.{index + 1}", stride, tv))
             index += 2
         stride *= 2
-        rows.append((f"pool{block}", f"features.{index}", stride))
+        rows.append((f"pool{block}", f"features.{index}", stride, tv))
         index += 1
-    rows += [("fc6", "classifier.0", 32), ("relu6", "classifier.1", 32), ("fc7", "classifier.3", 32),
-             ("relu7", "classifier.4", 32), ("fc8", "classifier.6", 32)]  # fmt: skip
+    rows += [(name, node, 32, TV_DEEP) for name, node in (
+        ("fc6", "classifier.0"), ("relu6", "classifier.1"), ("fc7", "classifier.3"), ("relu7", "classifier.4"),
+        ("fc8", "classifier.6"))]  # fmt: skip
     return tuple(rows)
 
 
 VGG16_ROWS = _vgg16_rows()
 
-SQUEEZENET_ROWS = (
-    ("conv1", "features.0", 2), ("relu1", "features.1", 2), ("pool1", "features.2", 4),
-    ("fire2", "features.3", 4), ("fire3", "features.4", 4), ("pool3", "features.5", 8),
-    ("fire4", "features.6", 8), ("fire5", "features.7", 8), ("pool5", "features.8", 16),
-    ("fire6", "features.9", 16), ("fire7", "features.10", 16), ("fire8", "features.11", 16),
-    ("fire9", "features.12", 16), ("conv10", "classifier.1", 16), ("relu10", "classifier.2", 16),
-    ("logits", "flatten", 16),
+SQUEEZENET_ROWS: tuple[Row, ...] = (  # λ_TV: conv1…fire3 | pool3…fire7 | fire8…logits
+    ("conv1", "features.0", 2, TV_SHALLOW), ("relu1", "features.1", 2, TV_SHALLOW),
+    ("pool1", "features.2", 4, TV_SHALLOW), ("fire2", "features.3", 4, TV_SHALLOW),
+    ("fire3", "features.4", 4, TV_SHALLOW), ("pool3", "features.5", 8, TV_MIDDLE),
+    ("fire4", "features.6", 8, TV_MIDDLE), ("fire5", "features.7", 8, TV_MIDDLE),
+    ("pool5", "features.8", 16, TV_MIDDLE), ("fire6", "features.9", 16, TV_MIDDLE),
+    ("fire7", "features.10", 16, TV_MIDDLE), ("fire8", "features.11", 16, TV_DEEP),
+    ("fire9", "features.12", 16, TV_DEEP), ("conv10", "classifier.1", 16, TV_DEEP),
+    ("relu10", "classifier.2", 16, TV_DEEP), ("logits", "flatten", 16, TV_DEEP),
 )  # fmt: skip
-
-
-def _alexnet_tv(i: int) -> float:  # conv1…relu2 | pool2…relu4 | conv5…fc8 (CVPR code)
-    return TV_SHALLOW if i <= 4 else TV_MIDDLE if i <= 9 else TV_DEEP
-
-
-def _vgg16_tv(i: int) -> float:  # blocks 1–2 | 3–4 | 5 and fc
-    name = VGG16_ROWS[i][0]
-    block = int(name[4]) if name.startswith(("conv", "relu", "pool")) and name[4].isdigit() else 6
-    return TV_SHALLOW if block <= 2 else TV_MIDDLE if block <= 4 else TV_DEEP
-
-
-def _squeezenet_tv(i: int) -> float:  # conv1…fire3 | pool3…fire7 | fire8…logits
-    return TV_SHALLOW if i <= 4 else TV_MIDDLE if i <= 10 else TV_DEEP
 
 
 def build_truncated(
@@ -125,48 +114,72 @@ def build_truncated(
     constructor: Callable[..., nn.Module],
     spec: LayerSpec,
     input_size: tuple[int, int],
-    weights: str | Path | None,
+    weights: WeightsSpec,
+    key_map: KeyMap = KeyMap(),
 ) -> TorchvisionCNN:
     """Build ``constructor()`` truncated at ``spec.node`` and load its weights.
 
     Args:
-        weights: ``None`` (the family's Hub source), a local ``.safetensors`` path,
-            ``"hf://…"`` (another Hub file), or ``"random"`` (torchvision's random init,
-            for tests and timing).
+        weights: a Hub or local ``.safetensors`` file (only the truncated part's tensors
+            are needed), or :class:`inverter.weights.RandomInit` (torchvision's random
+            init, seeded by torch's RNG: for tests and timing).
+        key_map: how the file's tensor names map onto torchvision's.
 
     Raises:
-        inverter.hub.WeightsError: weights missing, unreadable or not fitting.
+        inverter.errors.WeightsError: weights missing, unreadable or not fitting.
     """
-    if weights == "random":
+    if isinstance(weights, RandomInit):
         body = create_feature_extractor(constructor(), {spec.node: "code"})
         return TorchvisionCNN(body, family, spec, input_size)
     with torch.device("meta"):
         full = constructor()
     expected = {k: v.shape for k, v in full.state_dict().items()}
     body = create_feature_extractor(full, {spec.node: "code"})
-    state, origin = hub.load_state_dict(family, weights)
+    state = load_state_dict(weights, key_map)
     needed = set(body.state_dict())
-    hub.check_state_dict(state, expected, needed, origin)
+    check_state_dict(state, expected, needed, weights_text(weights) or "the default source")
     body.load_state_dict({k: state[k] for k in needed}, strict=True, assign=True)
     return TorchvisionCNN(body, family, spec, input_size)
 
 
-def _family(name: str, constructor: Callable[..., nn.Module], rows, depth_tv, size, default: str, text: str) -> Family:
-    specs = _specs(rows, depth_tv)
+def register_cnn(
+    name: str,
+    constructor: Callable[..., nn.Module],
+    rows: Sequence[Row],
+    input_size: tuple[int, int],
+    default_layer: str,
+    description: str,
+    weights: HubFile,
+    key_map: KeyMap = KeyMap(),
+) -> Family:
+    """Register a torchvision CNN family: its layer table, input size and default weights."""
+    layers = tuple(LayerSpec(layer, stride, Preset(lambda_tv=tv), node) for layer, node, stride, tv in rows)
 
-    def build(layer: str, weights: str | Path | None = None) -> TorchvisionCNN:
-        spec = next(s for s in specs if s.name == layer)
-        return build_truncated(name, constructor, spec, size, weights)
+    def build(layer: str, weights_spec: WeightsSpec | None) -> TorchvisionCNN:
+        return build_truncated(name, constructor, family.layer(layer), input_size, weights_spec, key_map)
 
-    return register(
-        Family(name, specs, build, description=text, needs_weights=True, default_layer=default,
-               extra={"constructor": constructor})
-    )  # fmt: skip
+    family = Family(name, layers, build, description, default_layer, input_size, weights, key_map,
+                    extra={"constructor": constructor})  # fmt: skip
+    return register(family)
 
 
-ALEXNET = _family("alexnet", models.alexnet, ALEXNET_ROWS, _alexnet_tv, (227, 227), "conv5",
-                  "AlexNet (torchvision, ImageNet), 227×227, the CVPR paper's network")  # fmt: skip
-VGG16 = _family("vgg16", models.vgg16, VGG16_ROWS, _vgg16_tv, (224, 224), "conv4_3",
-                "VGG-16 (torchvision architecture, timm's ImageNet weights), 224×224")  # fmt: skip
-SQUEEZENET = _family("squeezenet1_1", models.squeezenet1_1, SQUEEZENET_ROWS, _squeezenet_tv, (227, 227), "fire5",
-                     "SqueezeNet 1.1 (torchvision, ImageNet), 227×227, small and fast on a CPU")  # fmt: skip
+#: The key names of these AlexNet and SqueezeNet copies are not confirmed: they are
+#: checked key by key against the model when loaded.
+ALEXNET = register_cnn(
+    "alexnet", models.alexnet, ALEXNET_ROWS, (227, 227), "conv5",
+    "AlexNet (torchvision, ImageNet), 227×227, the CVPR paper's network",
+    HubFile("theunnecessarythings/vision_models", "alexnet.safetensors"),
+)  # fmt: skip
+VGG16 = register_cnn(
+    "vgg16", models.vgg16, VGG16_ROWS, (224, 224), "conv4_3",
+    "VGG-16 (torchvision architecture, timm's ImageNet weights), 224×224",
+    HubFile("timm/vgg16.tv_in1k", "model.safetensors"),
+    KeyMap(rename=KeyMap().rename + ((r"^pre_logits\.fc1\.", "classifier.0."), (r"^pre_logits\.fc2\.", "classifier.3."),
+                                     (r"^head\.fc\.", "classifier.6.")),
+           reshape=(("classifier.0.weight", (4096, 25088)), ("classifier.3.weight", (4096, 4096)))),
+)  # fmt: skip
+SQUEEZENET = register_cnn(
+    "squeezenet1_1", models.squeezenet1_1, SQUEEZENET_ROWS, (227, 227), "fire5",
+    "SqueezeNet 1.1 (torchvision, ImageNet), 227×227, small and fast on a CPU",
+    HubFile("theunnecessarythings/vision_models", "squeezenet1_1.safetensors"),
+)  # fmt: skip

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import GREY_MEAN_255, Family, LayerSpec, Representation
-from .hog import SHALLOW_PRESET, check_grey, image_gradient, orientation_histogram
+from .hog import SHALLOW_PRESET, check_grey, check_size, image_gradient, orientation_histogram
 from .registry import register
 
 NUM_ORIENTATIONS = 8
@@ -131,6 +131,10 @@ class DSIFT(Representation):
             (width - self.support) // self.step + 1,
         )
 
+    def _code_shape(self, size: tuple[int, int]) -> tuple[int, int, int]:
+        check_size(size, max(3, self.support))
+        return self.output_shape(*size)
+
     def unnormalised(self, x: torch.Tensor) -> torch.Tensor:
         """Gaussian-weighted descriptors before normalisation, ``[B, 128, Hd, Wd]``."""
         check_grey(x, max(3, self.support))
@@ -154,21 +158,12 @@ class DSIFT(Representation):
         return f"bin_size={self.bin_size}, step={self.step}, window_size={self.window_size}"
 
 
-def _build(layer_name: str | None = None, weights=None, **_ignored) -> DSIFT:
-    if weights is not None:
-        raise ValueError(f"dsift has no weights; got weights={weights!r}")
-    if layer_name not in (None, "dsift"):
-        raise KeyError(f"unknown layer {layer_name!r} of 'dsift'; known layers: dsift")
-    return DSIFT()
-
-
 register(
     Family(
         name="dsift",
         layers=(LayerSpec("dsift", stride=5, preset=SHALLOW_PRESET),),
-        build=_build,
+        build=lambda layer, weights: DSIFT(),
         description="dense SIFT (vl_dsift), bin 5 px, step 5 px, 128-d",
-        needs_weights=False,
         default_layer="dsift",
     )
 )

@@ -56,8 +56,13 @@ def check_grey(x: torch.Tensor, min_size: int = 3) -> None:
         raise ValueError(f"expected a grey image batch [B, 1, H, W], got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"expected a floating-point image, got {x.dtype}")
-    if min(x.shape[-2:]) < min_size:
-        raise ValueError(f"image too small: {tuple(x.shape[-2:])}, need at least {min_size} pixels a side")
+    check_size(tuple(x.shape[-2:]), min_size)
+
+
+def check_size(size: tuple[int, int], min_size: int) -> None:
+    """Raise ``ValueError`` unless both sides of ``size = (H, W)`` are ≥ ``min_size`` pixels."""
+    if min(size) < min_size:
+        raise ValueError(f"image too small: {tuple(size)}, need at least {min_size} pixels a side")
 
 
 def image_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,6 +237,10 @@ class HOG(Representation):
         """``(channels, h, w)`` of the code of an ``H × W`` image."""
         return (self.out_channels, *hog_grid(height, width, self.cell_size))
 
+    def _code_shape(self, size: tuple[int, int]) -> tuple[int, int, int]:
+        check_size(size, max(3, self.cell_size))
+        return self.output_shape(*size)
+
     def cell_histograms(self, x: torch.Tensor) -> torch.Tensor:
         """Un-normalised directed cell histograms ``[B, 2·num_orientations, h, w]``."""
         check_grey(x, max(3, self.cell_size))
@@ -257,34 +266,12 @@ class HOGb(HOG):
         super().__init__(cell_size, num_orientations, **kwargs)
 
 
-def _builder(family: str, bilinear: bool):
-    def build(layer_name: str | None = None, weights=None, **_ignored) -> HOG:
-        if weights is not None:
-            raise ValueError(f"{family} has no weights; got weights={weights!r}")
-        if layer_name not in (None, family):
-            raise KeyError(f"unknown layer {layer_name!r} of {family!r}; known layers: {family}")
-        return HOG(bilinear_orientations=bilinear)
-
-    return build
-
-
-register(
-    Family(
-        name="hog",
-        layers=(LayerSpec("hog", stride=8, preset=SHALLOW_PRESET),),
-        build=_builder("hog", False),
-        description="HOG (UoCTTI/vl_hog), cell 8, 27 channels, hard orientation assignment",
-        needs_weights=False,
-        default_layer="hog",
-    )
-)
-register(
-    Family(
-        name="hogb",
-        layers=(LayerSpec("hogb", stride=8, preset=SHALLOW_PRESET),),
-        build=_builder("hogb", True),
-        description="HOGb (UoCTTI/vl_hog), cell 8, 27 channels, bilinear orientation assignment",
-        needs_weights=False,
-        default_layer="hogb",
-    )
-)
+for _name, _bilinear, _assignment in (("hog", False, "hard"), ("hogb", True, "bilinear")):
+    register(Family(
+        name=_name,
+        layers=(LayerSpec(_name, stride=8, preset=SHALLOW_PRESET),),
+        build=lambda layer, weights, bilinear=_bilinear: HOG(bilinear_orientations=bilinear),
+        description=f"{_name.upper()[:3]}{_name[3:]} (UoCTTI/vl_hog), cell 8, 27 channels, {_assignment} orientation "
+                    "assignment",
+        default_layer=_name,
+    ))  # fmt: skip

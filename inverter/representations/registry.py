@@ -9,6 +9,9 @@ from pathlib import Path
 
 import torch
 
+from .. import weights as weights_module
+from ..errors import UnknownNameError, WeightsError
+from ..weights import WeightsSpec
 from .base import Family, Representation
 
 _FAMILIES: dict[str, Family] = {}
@@ -31,12 +34,16 @@ def families() -> dict[str, Family]:
 
 
 def get_family(name: str) -> Family:
-    """The family called ``name``; ``KeyError`` with the known names otherwise."""
+    """The family called ``name``.
+
+    Raises:
+        UnknownNameError: no such family (the message lists the known ones).
+    """
     try:
         return _FAMILIES[name]
     except KeyError:
         known = ", ".join(_FAMILIES)
-        raise KeyError(f"unknown representation {name!r}; known: {known}") from None
+        raise UnknownNameError(f"unknown representation {name!r}; known: {known}") from None
 
 
 def list_representations() -> dict[str, list[str]]:
@@ -50,11 +57,17 @@ def parse_name(name: str) -> tuple[str, str | None]:
     return family, (layer or None)
 
 
+def resolve_weights(family: Family, weights: WeightsSpec | str | Path | None = None) -> weights_module.Resolved:
+    """The concrete weights ``family`` would be built with for the argument ``weights``
+    (the environment consulted for the family default; nothing is loaded)."""
+    return weights_module.resolve(family.name, family.weights, weights)
+
+
 def load_representation(
     name: str,
     layer: str | None = None,
     *,
-    weights: str | Path | None = None,
+    weights: WeightsSpec | str | Path | None = None,
     device: torch.device | str | None = None,
 ) -> Representation:
     """Build a frozen representation, truncated at ``layer``.
@@ -62,19 +75,26 @@ def load_representation(
     Args:
         name: ``"family"`` or ``"family:layer"`` (see :func:`list_representations`).
         layer: the layer, if not given in ``name``; default: the family's default layer.
-        weights: a local ``.safetensors`` file to use instead of the Hub source (CNNs).
+        weights: anything :func:`inverter.weights.parse_weights` takes: ``None`` (the
+            family's default source, or ``$INVERTER_WEIGHTS_<FAMILY>``), a local
+            ``.safetensors`` path, ``"hf://ORG/REPO/FILE.safetensors"``, ``"random"``.
         device: where the module lives; default :func:`inverter.devices.default_device`.
 
     Raises:
-        KeyError: unknown family or layer (the message lists the known ones).
-        inverter.hub.WeightsError: pretrained weights cannot be had or do not fit.
+        UnknownNameError: unknown family or layer (the message lists the known ones).
+        inverter.errors.WeightsError: pretrained weights cannot be had or do not fit.
     """
     from ..devices import resolve_device
 
     family_name, name_layer = parse_name(name)
     if layer and name_layer and layer != name_layer:
-        raise ValueError(f"two layers given: {name_layer!r} in the name and {layer!r}")
+        raise UnknownNameError(f"two layers given: {name_layer!r} in the name and {layer!r}")
     family = get_family(family_name)
     spec = family.layer(layer or name_layer)
-    rep = family.build(spec.name, weights=weights)
-    return rep.freeze().to(resolve_device(device))
+    target = resolve_device(device)
+    chosen = resolve_weights(family, weights)
+    try:
+        rep = family.build(spec.name, chosen.spec if family.needs_weights else None)
+    except WeightsError as err:
+        raise WeightsError(f"{err} {weights_module.fix_hint(family.name)}") from err
+    return rep.freeze().to(target)

@@ -5,14 +5,14 @@ downloaded or built until a run asks for it, so the app starts offline.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .common import catalogue  # noqa: E402
+from .choices import catalogue  # noqa: E402
+from .experiments_tab import build_experiments_tab  # noqa: E402
 from .invert_tab import InvertTab, build_invert_tab  # noqa: E402
 
 TITLE = "inverter: what does a representation keep of an image?"
@@ -61,11 +61,8 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tab("Invert"):
             demo.invert_tab = build_invert_tab()  # type: ignore[attr-defined]
-        if importlib.util.find_spec(f"{__name__}.experiments_tab") is not None:  # written separately
-            from .experiments_tab import build_experiments_tab
-
-            with gr.Tab("Experiments"):
-                demo.experiments_tab = build_experiments_tab()  # type: ignore[attr-defined]
+        with gr.Tab("Experiments"):
+            demo.experiments_tab = build_experiments_tab()  # type: ignore[attr-defined]
         gr.api(representations, api_name="representations")
     demo.queue(default_concurrency_limit=default_concurrency(), max_size=32)
     return demo

@@ -11,6 +11,7 @@ readable :class:`gradio.Error`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,15 +21,19 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from ..errors import InverterError, UserError
 from ..experiments import EXAMPLE_IMAGES, KINDS, ExperimentSpec, ExperimentUpdate, experiment_updates, spec_from_json
-from ..experiments.kinds import parse_channels
-from ..hub import WeightsError
-from .common import (
-    MAX_IMAGE_SIZE, MAX_ITERATIONS, MAX_RESTARTS, MIN_IMAGE_SIZE, UserError, default_family, family_names, gpu,
-    guarded, layer_names, parse_choice, parse_int, user_errors, weights_choice, weights_env_name, weights_note,
-)  # fmt: skip
+from ..experiments.kinds import PARAMETER_OPTIONS, parse_channels
+from ..representations import load_representation
+from ..representations.registry import resolve_weights
+from ..settings import BY_NAME, EXPERIMENT_TAB, SETTINGS, Integer
+from ..weights import weights_text
+from .choices import default_family, family_names, family_of, layer_names, weights_note
+from .errors import guarded, user_errors
+from .form import controls, endpoint, read_settings
 from .results import RUNS_ROOT
 from .uploads import read_upload
+from .zerogpu import gpu
 
 #: One update: grid image, status markdown, metrics, download paths (the outputs' order).
 Outputs = tuple[Any, str, dict, Any]
@@ -36,13 +41,15 @@ Outputs = tuple[Any, str, dict, Any]
 MAX_JOBS = 24
 #: Most seconds between two streamed grids (the last one is always sent).
 STREAM_EVERY_S = 0.3
-DEFAULT_ITERATIONS, DEFAULT_SIZE = 100, 96
 MAX_NEIGHBOURHOOD = 32
+#: Kinds' parameters that are inversion settings (the restarts view's K), offered with the setting's range.
+SHADOWED = tuple(dict.fromkeys(name for kind in KINDS.values() for name in kind.shadows))
+#: Every kind parameter the tab offers, in the endpoint's order.
+PARAMETER_NAMES = SHADOWED + tuple(PARAMETER_OPTIONS)
 #: Which parameter controls each experiment shows.
-PARAMETERS = {
-    "layer_sweep": (), "restarts": ("restarts",), "receptive_field": ("neighbourhood", "include_full"),
-    "channels": ("channels", "include_full"), "tv_sweep": ("values",), "tv_beta": ("values",), "alpha_norm": (),
-}  # fmt: skip
+PARAMETERS = {name: tuple(p for p in PARAMETER_NAMES if p in kind.defaults) for name, kind in KINDS.items()}
+#: The settings this tab offers, shared by every panel.
+TAB_SETTINGS = tuple(BY_NAME[name] for name in EXPERIMENT_TAB)
 
 
 def kind_help(kind: str) -> str:
@@ -61,65 +68,64 @@ def _values_default(kind: str) -> str:
 
 
 def _weights(family: str) -> str | None:
-    return weights_choice(family)
+    """The weights the server uses for ``family`` (as the environment chooses), as text."""
+    fam = family_of(family)
+    return weights_text(resolve_weights(fam).spec) if fam.needs_weights else None
 
 
-def build_spec(
-    kind: Any, representation: Any, layers: Any, example: Any, restarts: Any, neighbourhood: Any, channels: Any,
-    include_full: Any, values: Any, iterations: Any, image_size: Any, seed: Any,
-) -> ExperimentSpec:
-    """Validate the controls' raw values into a spec (the image is passed separately).
+def _app_defaults() -> dict[str, Any]:
+    """The app's own defaults of the settings this tab does not offer (the update interval)."""
+    return {s.name: s.initial for s in SETTINGS if s.initial != s.default and s.name not in EXPERIMENT_TAB}
+
+
+def build_spec(values: dict[str, Any]) -> ExperimentSpec:
+    """Validate the controls' raw values (by parameter name) into a spec (the image is passed separately).
 
     Raises:
-        UserError: a readable message naming the bad value.
+        inverter.errors.InverterError: a readable message naming the bad value.
     """
-    kind = parse_choice(kind, "experiment", list(KINDS))
-    family = parse_choice(representation, "representation", family_names())
+    kind = values.get("kind")
+    if kind not in KINDS:
+        raise UserError(f"experiment must be one of {', '.join(KINDS)}; got {kind!r}")
+    family = family_of(values.get("representation")).name
     known = layer_names(family)
+    layers = values.get("layers")
     chosen = [layers] if isinstance(layers, str) else list(layers or [])
     for layer in chosen:
-        parse_choice(layer, f"layer of {family}", known)
-    example = parse_choice(example or EXAMPLE_IMAGES[0], "example image", list(EXAMPLE_IMAGES))
+        if layer not in known:
+            raise UserError(f"layer of {family} must be one of {', '.join(known)}; got {layer!r}")
+    example = values.get("example") or EXAMPLE_IMAGES[0]
+    if example not in EXAMPLE_IMAGES:
+        raise UserError(f"example image must be one of {', '.join(EXAMPLE_IMAGES)}; got {example!r}")
     params: dict[str, Any] = {}
     wanted = PARAMETERS[kind]
-    if "restarts" in wanted:
-        params["restarts"] = parse_int(restarts, "restarts", 1, MAX_RESTARTS)
+    for name in SHADOWED:
+        if name in wanted:
+            params[name] = BY_NAME[name].coerce(values.get(name), app=True)
     if "neighbourhood" in wanted:
-        params["neighbourhood"] = parse_int(neighbourhood, "neighbourhood", 1, MAX_NEIGHBOURHOOD)
+        params["neighbourhood"] = Integer(1, MAX_NEIGHBOURHOOD).coerce(values.get("neighbourhood"), "neighbourhood")
     if "channels" in wanted:
-        try:
-            choice = parse_channels(channels or "halves")
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        choice = parse_channels(values.get("channels") or "halves")
         params["channels"] = choice if choice == "halves" else list(choice)
     if "include_full" in wanted:
-        params["include_full"] = bool(include_full)
-    if "values" in wanted and str(values or "").strip():
-        params["values"] = str(values)
-    config = {
-        "iterations": parse_int(iterations, "iterations", 1, MAX_ITERATIONS),
-        "seed": parse_int(seed if seed not in (None, "") else 0, "seed", 0, 2**31 - 1),
-        "image_size": [parse_int(image_size, "image size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)] * 2,
-        "snapshot_every": 10,
-    }
+        params["include_full"] = bool(values.get("include_full"))
+    if "values" in wanted and str(values.get("values") or "").strip():
+        params["values"] = str(values["values"])
+    config = _app_defaults() | {k: v for k, v in read_settings(values, TAB_SETTINGS).items() if v is not None}
     return ExperimentSpec(kind, family, tuple(chosen), f"example:{example}", config, params, _weights(family))
 
 
 def _check_app_limits(spec: ExperimentSpec) -> ExperimentSpec:
-    """Keep a spec (from the controls or an uploaded JSON) within what the app allows: the
-    server's own weights, no device choice, bounded iterations, size and restarts."""
-    config = dict(spec.config)
-    config.pop("device", None)
-    parse_int(config.get("iterations", 400), "iterations", 1, MAX_ITERATIONS)
-    parse_int(config.get("restarts", 1), "restarts", 1, MAX_RESTARTS)
-    size = config.get("image_size")
-    for side in ([size] * 2 if isinstance(size, (int, float)) else size or []):
-        parse_int(side, "image size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
-    if "restarts" in spec.params:
-        parse_int(spec.params["restarts"], "restarts", 1, MAX_RESTARTS)
-    family = spec.representation.partition(":")[0]
-    parse_choice(family, "representation", family_names())
-    return dataclasses.replace(spec, config=config, weights=_weights(family))
+    """Keep a spec (from an uploaded JSON) within what the app allows: the server's own
+    weights, no device choice, every setting within the app's range."""
+    config = {k: v for k, v in spec.config.items() if k not in BY_NAME or BY_NAME[k].pinned}
+    for name, value in config.items():
+        if name in BY_NAME:
+            BY_NAME[name].coerce(value, app=True)
+    for name in KINDS[spec.kind].shadows if spec.kind in KINDS else ():
+        if name in spec.params:
+            BY_NAME[name].coerce(spec.params[name], app=True)
+    return dataclasses.replace(spec, config=config, weights=_weights(spec.representation.partition(":")[0]))
 
 
 def _gpu_seconds(spec: ExperimentSpec, image: np.ndarray | None = None) -> int:
@@ -184,20 +190,32 @@ def _image(payload: Any) -> np.ndarray | None:
     return pixels
 
 
-def run_experiment_ui(
-    kind: Any, representation: Any, layers: Any, image: Any, example: Any, restarts: Any, neighbourhood: Any,
-    channels: Any, include_full: Any, values: Any, iterations: Any, image_size: Any, seed: Any,
-) -> Iterator[Outputs]:
-    """Run an experiment from the tab's controls and stream ``(grid, status, metrics, files)``.
-
-    ``image``: an uploaded image file (``None`` = the example image ``example``).
-    """
+def _run(values: dict[str, Any], progress: Any = None) -> Iterator[Outputs]:
+    """Run an experiment from the tab's raw values and stream ``(grid, status, metrics, files)``."""
     with user_errors("Cannot run"):
-        spec = build_spec(kind, representation, layers, example, restarts, neighbourhood, channels, include_full,
-                          values, iterations, image_size, seed)  # fmt: skip
-        pixels = _image(image)
+        spec = build_spec(values)
+        pixels = _image(values.get("image"))
         _check_weights(spec)
     yield from _stream(spec, pixels)
+
+
+LEADING = [
+    (inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=None), doc)
+    for name, kind, doc in (
+        ("kind", str, f"the experiment: {', '.join(KINDS)}"),
+        ("representation", str, "family name, see /representations"),
+        ("layers", list, "layers of the family; empty = the experiment's default"),
+        ("image", dict, "an uploaded image file (gradio_client.handle_file); None = the example image"),
+        ("example", str, f"example image: {', '.join(EXAMPLE_IMAGES)}"),
+        *((name, int, f"{name} of the restarts view: panels per layer") for name in SHADOWED),
+        *((name, option[2], option[1]) for name, option in PARAMETER_OPTIONS.items()),
+    )
+]  # fmt: skip
+run_experiment_ui = endpoint(
+    "run_experiment_ui", LEADING, "Run one of the paper's experiments; streams the labelled grid as it fills in.",
+    "Streams tuples (grid image, status markdown, metrics dict, downloads: the grid PNG, the JSON and the input).",
+    _run, TAB_SETTINGS,
+)  # fmt: skip
 
 
 def run_from_json_ui(files: Any) -> Iterator[Outputs]:
@@ -231,19 +249,10 @@ def _file_path(payload: Any) -> Path:
 
 
 def _check_weights(spec: ExperimentSpec) -> None:
-    """Fail early, with the fix, when a CNN family's pretrained weights cannot be had."""
-    from ..representations import get_family, load_representation
-
-    family = get_family(spec.representation.partition(":")[0])
-    if not family.needs_weights or spec.weights == "random":
-        return
-    try:
+    """Fail early, with the fix, when a family's pretrained weights cannot be had."""
+    family = family_of(spec.representation.partition(":")[0])
+    if family.needs_weights:
         load_representation(family.name, family.layers[0].name, weights=spec.weights, device="cpu")
-    except WeightsError as err:
-        raise UserError(
-            f"Cannot load the weights of {family.name}: {err} Set {weights_env_name(family.name)}="
-            "/path/to/weights.safetensors (or INVERTER_RANDOM_WEIGHTS=1 for an untrained network)."
-        ) from None
 
 
 def on_kind(kind: str, family: str) -> tuple[Any, ...]:
@@ -253,16 +262,20 @@ def on_kind(kind: str, family: str) -> tuple[Any, ...]:
     info = KINDS[kind]
     known = layer_names(family) if family in family_names() else []
     suggested = [layer for layer in info.paper_layers if layer in known]
-    include = bool(info.defaults.get("include_full", False))
     return (
         kind_help(kind),
         gr.update(value=suggested),
-        gr.update(visible="restarts" in wanted),
-        gr.update(visible="neighbourhood" in wanted),
-        gr.update(visible="channels" in wanted),
-        gr.update(visible="include_full" in wanted, value=include),
-        gr.update(visible="values" in wanted, value=_values_default(kind)),
+        *(gr.update(visible=name in wanted, **_parameter_value(name, info)) for name in PARAMETER_NAMES),
     )
+
+
+def _parameter_value(name: str, kind: Any) -> dict[str, Any]:
+    """The value a parameter control takes when its kind is chosen (``{}``: leave it)."""
+    if name == "values":
+        return {"value": _values_default(kind.name)}
+    if name in kind.defaults and isinstance(kind.defaults[name], bool):
+        return {"value": kind.defaults[name]}
+    return {}
 
 
 def on_family(family: str, kind: str) -> tuple[Any, ...]:
@@ -271,6 +284,20 @@ def on_family(family: str, kind: str) -> tuple[Any, ...]:
         known = layer_names(family)
     suggested = [layer for layer in KINDS[kind].paper_layers if layer in known] if kind in KINDS else []
     return gr.update(choices=known, value=suggested), weights_note(family)
+
+
+def _parameter_controls() -> dict[str, gr.components.Component]:
+    """The kinds' parameter controls, hidden until a kind that has them is chosen."""
+    out: dict[str, gr.components.Component] = {}
+    for name in SHADOWED:
+        default = next(kind.defaults[name] for kind in KINDS.values() if name in kind.defaults)
+        (out[name],) = controls(BY_NAME[name], value=default, prefix="exp-", visible=False).values()
+    out["neighbourhood"] = gr.Slider(1, MAX_NEIGHBOURHOOD, value=5, step=1, label="Central N×N code units",
+                                     visible=False)  # fmt: skip
+    out["channels"] = gr.Textbox("halves", label="Channels: 'halves' or START:STOP (stop exclusive)", visible=False)
+    out["include_full"] = gr.Checkbox(False, label="Also invert from the whole code", visible=False)
+    out["values"] = gr.Textbox("", label="Values, comma-separated (λ_TV or β)", visible=False)
+    return out
 
 
 def build_experiments_tab() -> dict[str, Any]:
@@ -299,19 +326,10 @@ def build_experiments_tab() -> dict[str, Any]:
                 c["example"] = gr.Radio(list(EXAMPLE_IMAGES), value=EXAMPLE_IMAGES[0],
                                         label="…or an example image", elem_id="exp-example")  # fmt: skip
             with gr.Group():
-                c["restarts"] = gr.Slider(1, MAX_RESTARTS, value=4, step=1, label="Restarts K", visible=False)
-                c["neighbourhood"] = gr.Slider(1, MAX_NEIGHBOURHOOD, value=5, step=1,
-                                               label="Central N×N code units", visible=False)  # fmt: skip
-                c["channels"] = gr.Textbox("halves", label="Channels: 'halves' or START:STOP (stop exclusive)",
-                                           visible=False)  # fmt: skip
-                c["include_full"] = gr.Checkbox(False, label="Also invert from the whole code", visible=False)
-                c["values"] = gr.Textbox("", label="Values, comma-separated (λ_TV or β)", visible=False)
+                c.update(_parameter_controls())
             with gr.Row():
-                c["iterations"] = gr.Slider(1, MAX_ITERATIONS, value=DEFAULT_ITERATIONS, step=1,
-                                            label="Iterations per panel", elem_id="exp-iterations")  # fmt: skip
-                c["image_size"] = gr.Slider(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, value=DEFAULT_SIZE, step=1,
-                                            label="Image side, px", elem_id="exp-size")  # fmt: skip
-                c["seed"] = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="exp-seed")
+                for s in TAB_SETTINGS:
+                    c.update(controls(s, value=EXPERIMENT_TAB[s.name], prefix="exp-"))
             with gr.Row():
                 c["run"] = gr.Button("Run experiment", variant="primary", elem_id="exp-run")
                 c["stop"] = gr.Button("Stop", variant="stop", elem_id="exp-stop")
@@ -327,13 +345,12 @@ def build_experiments_tab() -> dict[str, Any]:
                 c["files"] = gr.File(label="Downloads (grid PNG, JSON, input)", file_count="multiple",
                                      interactive=False, elem_id="exp-downloads")  # fmt: skip
     outputs = [c["grid"], c["status"], c["metrics"], c["files"]]
-    params = [c[k] for k in ("restarts", "neighbourhood", "channels", "include_full", "values")]
+    params = [c[k] for k in PARAMETER_NAMES]
     c["kind"].change(on_kind, [c["kind"], c["representation"]], [c["help"], c["layers"], *params],
                      api_visibility="private", queue=False)  # fmt: skip
     c["representation"].change(on_family, [c["representation"], c["kind"]], [c["layers"], c["note"]],
                                api_visibility="private", queue=False)  # fmt: skip
-    inputs = [c[k] for k in ("kind", "representation", "layers", "image", "example", "restarts", "neighbourhood",
-                             "channels", "include_full", "values", "iterations", "image_size", "seed")]  # fmt: skip
+    inputs = [c[p.name] for p, _ in LEADING] + [c[name] for s in TAB_SETTINGS for name in (s.name,)]
     c["run_event"] = c["run"].click(
         run_experiment_ui, inputs, outputs, api_name="experiment", preprocess=False, concurrency_id="inversion",
         show_progress="minimal", show_progress_on=[c["status"]],

@@ -2,13 +2,15 @@
 
 Two events share one handler (:func:`inverter.ui.invert_run.run_inversion`): the Run
 button (browser only), whose knobs hold the layer's preset values, and a hidden trigger
-published as ``/invert`` whose hyper-parameters default to ``None`` = "the layer's
-preset", so that a client naming only a representation gets that layer's paper settings.
-Both run with ``preprocess=False``: every raw value is validated by the handler, which
-answers anything bad with a readable :class:`gradio.Error`.
+published as ``/invert`` whose settings default to ``None`` = "the layer's preset", so that
+a client naming only a representation gets that layer's paper settings. The knobs, the
+endpoint's parameters and their documentation all come from the settings schema
+(:mod:`inverter.ui.form`). Both events run with ``preprocess=False``: every raw value is
+validated by the handler, which answers anything bad with a readable :class:`gradio.Error`.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +18,30 @@ from typing import Any
 
 import gradio as gr
 
-from ..engine import DISPLAY_MODES, INIT_MODES, PRECISIONS
-from .common import (
-    MASK_GROUPS, MAX_IMAGE_SIZE, MAX_ITERATIONS, MAX_RESTARTS, default_family, default_layer, family_names,
-    layer_names, preset_knobs, user_errors, weights_note,
-)
+from ..settings import SETTINGS
+from .choices import default_family, default_layer, family_names, layer_names, preset_knobs, weights_note
+from .errors import user_errors
+from .form import api_inputs, controls, endpoint, offered, parameter_docs
 from .invert_run import Outputs, run_inversion
 from .uploads import DOWNSCALE_SIDE, MAX_UPLOAD_SIDE
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-#: Knobs that a layer change refills with the layer's preset, in :func:`preset_knobs` keys.
-PRESET_KEYS = ("iterations", "lambda_tv", "tv_beta", "alpha", "lambda_alpha", "data_weight", "learning_rate",
-               "jitter", "momentum", "clip")
-DEFAULT_SNAPSHOT_EVERY = 10
+#: Knobs that a layer change refills with the layer's preset.
+PRESET_KEYS = tuple(s.name for s in offered() if s.preset)
+#: The endpoint's leading parameters, before the settings'.
+LEADING = [
+    (inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dict),
+     "the input image file (gradio_client.handle_file(path)); any mode, at most 8192 px a side."),
+    (inspect.Parameter("representation", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+     "family name, see /representations (e.g. 'hog', 'squeezenet1_1')."),
+    (inspect.Parameter("layer", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str, default=""),
+     "layer of the family; '' = the family's default layer."),
+]  # fmt: skip
+RETURNS = ("Streams tuples (best reconstruction image, gallery of all restarts, relative-error curve, objective "
+           "curve, status markdown, metrics dict, reference image, downloads); the last one has done=true in the "
+           "metrics (relative_error, psnr_db, ssim against the reference) and the PNG, GIF and JSON downloads.")
+invert = endpoint("invert", LEADING, "Reconstruct an image from its representation (Mahendran & Vedaldi); streams "
+                  "progress.", RETURNS, run_inversion)  # fmt: skip
 
 
 @dataclass
@@ -69,89 +82,37 @@ def on_layer(family: str, layer: str) -> tuple[Any, ...]:
     return tuple(knobs[k] for k in PRESET_KEYS)
 
 
-def invert(
-    image: dict,
-    representation: str,
-    layer: str = "",
-    iterations: float | None = None,
-    lambda_tv: float | None = None,
-    tv_beta: float | None = None,
-    alpha: float | None = None,
-    lambda_alpha: float | None = None,
-    data_weight: float | None = None,
-    learning_rate: float | None = None,
-    jitter: float | None = None,
-    restarts: float = 1,
-    seed: float = 0,
-    momentum: float | None = None,
-    clip: float | None = None,
-    init: str = "gaussian",
-    display: str = "minmax",
-    snapshot_every: float = DEFAULT_SNAPSHOT_EVERY,
-    image_size: float = 0,
-    mask_channels: str = "all",
-    channel_start: float = 0,
-    channel_stop: float = 0,
-    neighbourhood: float = 0,
-    precision: str = "float32",
-    progress: gr.Progress = gr.Progress(),
-) -> Iterator[Outputs]:
-    """Reconstruct an image from its representation (Mahendran & Vedaldi); streams progress.
-
-    Args:
-        image: the input image file (gradio_client.handle_file(path)); any mode, at most 8192 px a side.
-        representation: family name, see /representations (e.g. "hog", "squeezenet1_1").
-        layer: layer of the family; "" = the family's default layer.
-        iterations: optimisation steps, 1…2000; None = the layer's preset (its schedule is stretched to fit).
-        lambda_tv: λ_TV, weight of the total-variation prior (CVPR units); None = preset.
-        tv_beta: β of the TV prior, 0.5…4 (paper: 1 or 2); None = preset.
-        alpha: α of the α-norm prior, 1…20 (paper: 6); None = preset.
-        lambda_alpha: λ_α, weight of the α-norm prior (CVPR units, 2.16e8); None = preset.
-        data_weight: C, weight of the normalised data term; None = preset.
-        learning_rate: base rate η of the momentum schedule (in x/σ units, 0.004); None = preset.
-        jitter: pixels of random shift per step, 1 = off, 0 = IJCV's max(round(stride/4), 1); None = preset.
-        restarts: random restarts optimised together, 1…8; the best is the main output.
-        seed: seed of the initial noise and of the jitter.
-        momentum: heavy-ball momentum, 0…0.999; None = preset (0.9).
-        clip: clip each pixel's colour vector to this norm after every step (0–255 units), 0 = off; None = preset.
-        init: initial noise, "gaussian" (CVPR) or "uniform" (IJCV).
-        display: "minmax" (the paper: stretch to [0, 1]) or "clip".
-        snapshot_every: stream an update every this many steps (a Stop takes effect at the next one).
-        image_size: side of the square pre-image in pixels, 16…512; 0 = the representation's own (227 for AlexNet).
-        mask_channels: which code channels the data term sees: "all", "first half", "second half", "custom range".
-        channel_start: first channel of a "custom range".
-        channel_stop: channel after the last of a "custom range".
-        neighbourhood: keep only the central N×N units of the code; 0 = all.
-        precision: arithmetic of the representation, "float32" or "bfloat16" (faster on GPUs and AMX CPUs).
-
-    Returns:
-        Streams tuples (best reconstruction image, gallery of all restarts, relative-error curve, objective curve,
-        status markdown, metrics dict, reference image, downloads); the last one has done=true in the metrics
-        (relative_error, psnr_db, ssim against the reference) and the PNG, GIF and JSON downloads.
-    """
-    yield from run_inversion(
-        image, representation, layer, iterations, lambda_tv, tv_beta, alpha, lambda_alpha, data_weight,
-        learning_rate, jitter, restarts, seed, momentum, clip, init, display, snapshot_every, image_size,
-        mask_channels, channel_start, channel_stop, neighbourhood, precision, progress,
-    )
-
-
 def api_parameter_docs() -> dict[str, str]:
-    """``{parameter: description}`` of the ``/invert`` endpoint, from :func:`invert`'s docstring."""
+    """``{parameter: description}`` of the ``/invert`` endpoint, from its docstring."""
     from gradio.utils import get_function_description
 
     return get_function_description(invert)[1]
 
 
-def _run_from_ui(*values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[Outputs]:
-    yield from run_inversion(*values, progress)
+def _knobs(preset: dict[str, Any]) -> dict[str, gr.components.Component]:
+    """Every offered setting's control, main ones in rows, then the mask and the advanced ones in accordions."""
+    knobs: dict[str, gr.components.Component] = {}
+    main = [s for s in offered() if not s.advanced and s.widget != "mask"]
+    for start in range(0, len(main), 3):
+        with gr.Row():
+            for s in main[start : start + 3]:
+                knobs.update(controls(s, preset))
+    for s in offered():
+        if s.widget == "mask":
+            knobs.update(controls(s, preset))
+    with gr.Accordion("Advanced", open=False):
+        advanced = [s for s in offered() if s.advanced]
+        for start in range(0, len(advanced), 2):
+            with gr.Row():
+                for s in advanced[start : start + 2]:
+                    knobs.update(controls(s, preset))
+    return knobs
 
 
 def build_invert_tab() -> InvertTab:
     """Lay out the tab inside the current ``gr.Blocks`` and wire its events."""
     family = default_family()
     layer = default_layer(family)
-    preset = preset_knobs(family, layer)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=360):
             image = gr.Image(label="Input image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
@@ -164,54 +125,11 @@ def build_invert_tab() -> InvertTab:
                                              elem_id="representation")
                 layer_box = gr.Dropdown(layer_names(family), value=layer, label="Layer", elem_id="layer")
             note = gr.Markdown(weights_note(family), elem_id="weights-note")
-            knobs: dict[str, gr.components.Component] = {}
-            with gr.Row():
-                knobs["iterations"] = gr.Slider(1, MAX_ITERATIONS, value=preset["iterations"], step=1,
-                                                label=f"Iterations (≤ {MAX_ITERATIONS})", elem_id="iterations")
-                knobs["restarts"] = gr.Slider(1, MAX_RESTARTS, value=1, step=1,
-                                              label=f"Restarts (≤ {MAX_RESTARTS})", elem_id="restarts")
-            with gr.Row():
-                knobs["lambda_tv"] = gr.Number(preset["lambda_tv"], label="λ_TV", minimum=0, elem_id="lambda_tv")
-                knobs["tv_beta"] = gr.Number(preset["tv_beta"], label="β (TV exponent)", minimum=0.5, maximum=4)
-                knobs["data_weight"] = gr.Number(preset["data_weight"], label="C (data weight)", minimum=0)
-            with gr.Row():
-                knobs["lambda_alpha"] = gr.Number(preset["lambda_alpha"], label="λ_α", minimum=0)
-                knobs["alpha"] = gr.Number(preset["alpha"], label="α (norm exponent)", minimum=1, maximum=20)
-                knobs["learning_rate"] = gr.Number(preset["learning_rate"], label="Learning rate η", minimum=0)
-            with gr.Row():
-                knobs["jitter"] = gr.Number(preset["jitter"], label="Jitter (px; 1 = off, 0 = auto)", precision=0,
-                                            minimum=0, maximum=64)
-                knobs["seed"] = gr.Number(0, label="Seed", precision=0, minimum=0)
-            with gr.Accordion("Mask: invert from part of the code", open=False):
-                knobs["mask_channels"] = gr.Radio(list(MASK_GROUPS), value="all", label="Channels")
-                with gr.Row():
-                    knobs["channel_start"] = gr.Number(0, label="First channel (custom range)", precision=0, minimum=0)
-                    knobs["channel_stop"] = gr.Number(0, label="Stop channel, exclusive (custom range)", precision=0,
-                                                      minimum=0)
-                knobs["neighbourhood"] = gr.Number(0, label="Central N×N units only (0 = all)", precision=0, minimum=0)
-            with gr.Accordion("Advanced", open=False):
-                with gr.Row():
-                    knobs["momentum"] = gr.Number(preset["momentum"], label="Momentum", minimum=0, maximum=0.999)
-                    knobs["clip"] = gr.Number(preset["clip"], label="Pixel clip (0–255 units, 0 = off)", minimum=0)
-                with gr.Row():
-                    knobs["init"] = gr.Radio(list(INIT_MODES), value="gaussian", label="Initial noise")
-                    knobs["display"] = gr.Radio(list(DISPLAY_MODES), value="minmax", label="Display")
-                knobs["precision"] = gr.Radio(list(PRECISIONS), value="float32", elem_id="precision",
-                                              label="Arithmetic of Φ (bfloat16: faster on GPUs and AMX CPUs)")
-                with gr.Row():
-                    knobs["snapshot_every"] = gr.Slider(1, 100, value=DEFAULT_SNAPSHOT_EVERY, step=1,
-                                                        label="Update every N steps", elem_id="snapshot_every")
-                    knobs["image_size"] = gr.Slider(0, MAX_IMAGE_SIZE, value=0, step=1,
-                                                    label=f"Image side, px (0 = the representation's; ≤ {MAX_IMAGE_SIZE})",
-                                                    elem_id="image_size")
+            knobs = _knobs(preset_knobs(family, layer))
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
-            gr.Markdown(
-                f"Limits: ≤ {MAX_ITERATIONS} iterations, ≤ {MAX_RESTARTS} restarts, pre-image ≤ {MAX_IMAGE_SIZE} px; "
-                f"uploads above {DOWNSCALE_SIDE} px are downscaled, above {MAX_UPLOAD_SIDE} px rejected.",
-                elem_id="limits",
-            )
+            gr.Markdown(_limits_text(), elem_id="limits")
         with gr.Column(scale=7, min_width=420):
             status = gr.Markdown("Upload an image or pick an example, then press **Run**.", label="Status",
                                  elem_id="status")
@@ -223,65 +141,45 @@ def build_invert_tab() -> InvertTab:
             gallery = gr.Gallery(label="All restarts", columns=4, height=180, format="png", elem_id="restarts",
                                  object_fit="contain", allow_preview=True, fit_columns=False)
             with gr.Row():
-                error_plot = gr.LinePlot(None, x="step", y="relative_error", color="restart",
-                                         label="Relative error curve", title="Relative error ‖Φ(x)−Φ0‖/‖Φ0‖", height=220, elem_id="error-plot")
-                objective_plot = gr.LinePlot(None, x="step", y="objective", color="restart",
-                                             label="Objective curve", title="Objective E(x)", height=220, elem_id="objective-plot")
+                error_plot = gr.LinePlot(None, x="step", y="relative_error", color="restart", height=220,
+                                         label="Relative error curve", title="Relative error ‖Φ(x)−Φ0‖/‖Φ0‖",
+                                         elem_id="error-plot")  # fmt: skip
+                objective_plot = gr.LinePlot(None, x="step", y="objective", color="restart", height=220,
+                                             label="Objective curve", title="Objective E(x)", elem_id="objective-plot")
             with gr.Row():
                 metrics = gr.JSON(label="Metrics", max_height=260, elem_id="metrics")
                 files = gr.File(label="Downloads (PNG, progress GIF, JSON report, input)", file_count="multiple",
                                 interactive=False, elem_id="downloads")
     outputs = [best, gallery, error_plot, objective_plot, status, metrics, reference, files]
-    order = ["iterations", "lambda_tv", "tv_beta", "alpha", "lambda_alpha", "data_weight", "learning_rate", "jitter",
-             "restarts", "seed", "momentum", "clip", "init", "display", "snapshot_every", "image_size",
-             "mask_channels", "channel_start", "channel_stop", "neighbourhood", "precision"]
     preset_outputs = [knobs[k] for k in PRESET_KEYS]
     representation.change(on_representation, [representation], [layer_box, note, *preset_outputs],
                           api_visibility="private", queue=False)
     layer_box.input(on_layer, [representation, layer_box], preset_outputs, api_visibility="private", queue=False)
     run_event = run.click(
-        _run_from_ui, [image, representation, layer_box, *(knobs[k] for k in order)], outputs,
-        api_visibility="private", preprocess=False, concurrency_id="inversion", show_progress="minimal",
-        show_progress_on=[status],
-    )
+        invert, [image, representation, layer_box, *knobs.values()], outputs, api_name="invert_from_ui",
+        api_visibility="private", preprocess=False, concurrency_id="inversion", show_progress="minimal", show_progress_on=[status],
+    )  # fmt: skip
     stop.click(None, cancels=[run_event])
     api_event = _api_endpoint(image, outputs)
     return InvertTab(image, representation, layer_box, knobs, run, stop, outputs, run_event, api_event)
 
 
+def _limits_text() -> str:
+    """The app's limits, from the schema's app ranges."""
+    limits = [f"{s.name} ≤ {s.app_range[1]:g}" for s in SETTINGS if s.widget in ("slider", "size") and s.app_range
+              and not s.advanced or s.widget == "size"]  # fmt: skip
+    return (f"Limits: {', '.join(limits)}; uploads above {DOWNSCALE_SIDE} px are downscaled, above "
+            f"{MAX_UPLOAD_SIDE} px rejected.")
+
+
 def _api_endpoint(image: gr.Image, outputs: list[gr.components.Component]) -> Any:
     """The public ``/invert`` endpoint: hidden inputs whose defaults mean "the preset"."""
-    family = default_family()
-    docs = api_parameter_docs()
-
-    def number(name: str, value: float | None, **kw: Any) -> gr.Number:
-        return gr.Number(value, label=f"{name}: {docs[name]}", **kw)
-
-    def dropdown(name: str, choices: list[str], value: str) -> gr.Dropdown:
-        return gr.Dropdown(choices, value=value, label=f"{name}: {docs[name]}")
-
+    docs = parameter_docs()
     with gr.Row(visible=False):
-        inputs = [
-            image,
-            dropdown("representation", family_names(), family),
-            gr.Textbox("", label=f"layer: {docs['layer']}"),
-            *(number(name, None) for name in (
-                "iterations", "lambda_tv", "tv_beta", "alpha", "lambda_alpha", "data_weight", "learning_rate",
-                "jitter")),
-            number("restarts", 1, precision=0),
-            number("seed", 0, precision=0),
-            number("momentum", None),
-            number("clip", None),
-            dropdown("init", list(INIT_MODES), "gaussian"),
-            dropdown("display", list(DISPLAY_MODES), "minmax"),
-            number("snapshot_every", DEFAULT_SNAPSHOT_EVERY, precision=0),
-            number("image_size", 0, precision=0),
-            dropdown("mask_channels", list(MASK_GROUPS), "all"),
-            number("channel_start", 0, precision=0),
-            number("channel_stop", 0, precision=0),
-            number("neighbourhood", 0, precision=0),
-            dropdown("precision", list(PRECISIONS), "float32"),
-        ]
+        inputs = [image, gr.Dropdown(family_names(), value=default_family(), label="representation"),
+                  gr.Textbox("", label="layer")]  # fmt: skip
+        for s in offered():
+            inputs += list(api_inputs(s, docs).values())
         trigger = gr.Button("invert (API)")
     return trigger.click(invert, inputs, outputs, api_name="invert", preprocess=False, concurrency_id="inversion",
                          show_progress="hidden")

@@ -1,4 +1,5 @@
-"""Hub weight loading, offline: key mapping, a test-made Hugging Face cache, errors, caching.
+"""Weights: the typed argument, the family's default source, the environment, a test-made
+Hugging Face cache (offline), every kind of Hub failure (a fake Hub on loopback), key mapping, caching.
 
 huggingface_hub 2.4 reads ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once, when
 ``huggingface_hub.constants`` is imported, and looks them up on that module at call
@@ -18,11 +19,15 @@ import torch
 from safetensors.torch import save_file
 from torchvision import models
 
-from inverter import hub, load_representation
-from inverter.hub import SOURCES, WeightsError, WeightSource, check_state_dict, map_keys, parse_hub_spec
+from inverter import load_representation
+from inverter import weights as hub
+from inverter.errors import WeightsError
+from inverter.representations import get_family
+from inverter.weights import HubFile, KeyMap, LocalFile, RandomInit, check_state_dict, parse_weights
 
 REPO = Path(__file__).resolve().parents[1]
-VGG = SOURCES["vgg16"]
+VGG = get_family("vgg16").weights
+VGG_KEYS = get_family("vgg16").key_map
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -40,7 +45,7 @@ def conv1_1(seed: int = 0, weight_shape: tuple[int, ...] = (64, 3, 3, 3)) -> dic
             "features.0.bias": torch.randn(weight_shape[0], generator=gen)}  # fmt: skip
 
 
-def make_hub_cache(root: Path, tensors: dict[str, torch.Tensor], source: WeightSource = VGG) -> Path:
+def make_hub_cache(root: Path, tensors: dict[str, torch.Tensor], source: HubFile = VGG) -> Path:
     """Lay ``tensors`` out as ``source``'s file in a Hugging Face cache under ``root``."""
     repo_dir = root / ("models--" + source.repo_id.replace("/", "--"))
     snapshot = repo_dir / "snapshots" / COMMIT
@@ -81,7 +86,7 @@ def timm_vgg16_shapes() -> dict[str, tuple[int, ...]]:
 def test_vgg16_rules_turn_timm_layout_into_torchvision_state_dict():
     # Meta tensors: the real 400 MB shapes, no memory.
     timm_state = {k: torch.empty(s, device="meta") for k, s in timm_vgg16_shapes().items()}
-    mapped = map_keys(timm_state, VGG)
+    mapped = VGG_KEYS.apply(timm_state)
     with torch.device("meta"):
         expected = {k: v.shape for k, v in models.vgg16().state_dict().items()}
     check_state_dict(mapped, expected, set(expected), "fake timm vgg16")  # raises on any mismatch
@@ -93,29 +98,44 @@ def test_vgg16_rules_turn_timm_layout_into_torchvision_state_dict():
 
 def test_mapping_moves_values_and_reshapes_in_row_major_order():
     # Small stand-ins for the fc layers, with VGG's renaming rules and a matching reshape rule.
-    small = WeightSource("x/y", "f.safetensors", rename=VGG.rename, reshape=(("classifier.0.weight", (6, 8)),))
+    small = KeyMap(rename=VGG_KEYS.rename, reshape=(("classifier.0.weight", (6, 8)),))
     fc1 = torch.arange(6 * 2 * 2 * 2, dtype=torch.float32).reshape(6, 2, 2, 2)
     head = torch.randn(3, 6)
-    mapped = map_keys({"module.pre_logits.fc1.weight": fc1, "head.fc.weight": head, "features.0.bias": head[0]}, small)
+    mapped = small.apply({"module.pre_logits.fc1.weight": fc1, "head.fc.weight": head, "features.0.bias": head[0]})
     assert set(mapped) == {"classifier.0.weight", "classifier.6.weight", "features.0.bias"}
     assert torch.equal(mapped["classifier.0.weight"], fc1.reshape(6, 8))  # torch's flatten = C·H·W order
     assert torch.equal(mapped["classifier.6.weight"], head)
 
 
 def test_reshape_rule_skips_tensors_of_another_size_and_the_check_reports_them():
-    mapped = map_keys({"pre_logits.fc1.weight": torch.zeros(4, 512, 7, 7)}, VGG)
+    mapped = VGG_KEYS.apply({"pre_logits.fc1.weight": torch.zeros(4, 512, 7, 7)})
     assert tuple(mapped["classifier.0.weight"].shape) == (4, 512, 7, 7)
     with pytest.raises(WeightsError, match=r"wrong shapes: classifier\.0\.weight"):
         check_state_dict(mapped, {"classifier.0.weight": torch.Size((4096, 25088))}, set(), "test")
 
 
 def test_hub_spec_parsing():
-    source = parse_hub_spec("hf://org/repo/sub/dir/w.safetensors@v1.0")
+    source = parse_weights("hf://org/repo/sub/dir/w.safetensors@v1.0")  # the short form
     assert (source.repo_id, source.filename, source.revision) == ("org/repo", "sub/dir/w.safetensors", "v1.0")
-    assert parse_hub_spec("hf://org/repo/w.safetensors").revision is None
-    for bad in ("hf://org/w.safetensors", "hf://org/repo/w.bin"):
-        with pytest.raises(WeightsError, match="hf://ORG/REPO/FILE.safetensors"):
-            parse_hub_spec(bad)
+    assert parse_weights("hf://org/repo/w.safetensors").revision is None
+    canonical = parse_weights("hf://org/repo@v1.0/sub/dir/w.safetensors")  # huggingface_hub's own syntax
+    assert canonical == source and canonical.uri == "hf://org/repo@v1.0/sub/dir/w.safetensors"
+    assert parse_weights(source.uri) == source
+    for bad in ("hf://org/w.safetensors", "hf://org/repo/w.bin", "hf://datasets/org/repo/w.safetensors"):
+        with pytest.raises(WeightsError, match=r"hf://ORG/REPO\[@REVISION\]/FILE.safetensors"):
+            parse_weights(bad)
+
+
+def test_weights_arguments_parse_into_one_typed_value(tmp_path):
+    assert parse_weights(None) == parse_weights("") == parse_weights("default") == hub.FamilyDefault()
+    assert parse_weights("random") == RandomInit()
+    assert parse_weights(tmp_path / "w.safetensors") == LocalFile((tmp_path / "w.safetensors").resolve())
+    assert parse_weights("~/w.safetensors") == LocalFile(Path("~/w.safetensors").expanduser().resolve())
+    for text in (None, "random", "hf://org/repo@main/w.safetensors", str(tmp_path / "w.safetensors")):
+        assert hub.weights_text(parse_weights(text)) == text
+    for pickle in ("model.bin", "model.pth", "model.pt", "model.ckpt"):
+        with pytest.raises(WeightsError, match="pickle"):
+            parse_weights(pickle)
 
 
 # --- end-to-end through a fake Hub cache --------------------------------------------------
@@ -191,8 +211,8 @@ def test_local_file_is_cached_until_it_changes(tmp_path):
     path = tmp_path / "w.safetensors"
     save_file(conv1_1(seed=1), str(path))
     a = load_representation("vgg16:conv1_1", weights=path, device="cpu").body.state_dict()["features.0.weight"]
-    again = hub.load_state_dict("vgg16", path)[0]["features.0.weight"]
-    assert again is hub.load_state_dict("vgg16", str(path))[0]["features.0.weight"]  # same cached tensor
+    again = hub.load_state_dict(parse_weights(path), VGG_KEYS)["features.0.weight"]
+    assert again is hub.load_state_dict(parse_weights(str(path)), VGG_KEYS)["features.0.weight"]  # same cached tensor
     save_file(conv1_1(seed=2), str(path))
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # coarse file-system clocks

@@ -1,0 +1,83 @@
+"""The ``inverter`` command (also ``python -m inverter``).
+
+Commands::
+
+    inverter invert IMAGE -r NAME[:LAYER] [options]      # one inversion (the default command)
+    inverter experiment KIND -r FAMILY[:LAYER] [options] # one of the paper's experiments
+    inverter list [FAMILY]                               # the representations and their layers
+    inverter --config FILE.json [options]                # re-run a report or repeat an experiment
+
+The forms of the first release keep working: ``python -m inverter IMAGE -r …`` (invert),
+``--experiment KIND`` and ``--list-experiments`` (experiments), ``--list`` (list).
+``--config`` dispatches on the document's ``format``.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import experiment, invert, listing
+
+COMMANDS = {"invert": invert.main, "experiment": experiment.main, "list": listing.main}
+
+USAGE = """usage: inverter {invert,experiment,list} ...  |  inverter --config FILE.json [options]
+
+  invert IMAGE -r NAME[:LAYER] [options]       reconstruct an image from its representation
+  experiment KIND -r FAMILY[:LAYER] [options]  run one of the paper's experiments (a grid of inversions)
+  list [FAMILY]                                the representations, their layers and presets
+  --config FILE.json                           re-run a report, or repeat an experiment
+
+'inverter COMMAND --help' describes each command's options."""
+
+
+def _config_path(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def dispatch(argv: Sequence[str]) -> tuple[str, list[str], Any]:
+    """Which command ``argv`` asks for: ``(command, its arguments, the --config document or None)``.
+
+    ``command`` is ``"help"``, ``"invert"``, ``"experiment"`` or ``"list"``. A ``--config``
+    file is read once, here; one that cannot be read is left to the invert command to report.
+    """
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        return "help", [], None
+    if argv[0] in COMMANDS:
+        command, rest = argv[0], argv[1:]
+        if command == "experiment" and rest and not rest[0].startswith("-"):
+            rest = ["--experiment", rest[0], *rest[1:]]  # KIND is positional in this form
+        return command, rest, None
+    if any(a in ("--experiment", "--list-experiments") or a.startswith("--experiment=") for a in argv):
+        return "experiment", argv, None
+    if "--list" in argv:
+        return "list", [], None
+    path = _config_path(argv)
+    if path is None:
+        return "invert", argv, None
+    from ..documents import read_document
+    from ..errors import InverterError
+
+    try:
+        document = read_document(path)
+    except InverterError:
+        return "invert", argv, None
+    return ("experiment" if document.kind == "experiment" else "invert"), argv, document
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    command, rest, document = dispatch(sys.argv[1:] if argv is None else argv)
+    if command == "help":
+        print(USAGE)
+        return 0
+    prog = f"inverter {command}" if argv and list(argv)[:1] == [command] else "inverter"
+    if command == "list":
+        return listing.main(rest, prog=prog)
+    return COMMANDS[command](rest, document, prog=prog)

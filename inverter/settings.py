@@ -1,0 +1,594 @@
+"""Every inversion setting, described once; every front end is derived from this module.
+
+:class:`InversionConfig` is the schema: each of its fields is one setting, declared with
+:func:`setting` together with everything a front end needs — its kind of value (and so
+its validation, its text syntax and its JSON form), unit, help text, whether the layer's
+preset supplies its default, its command-line flag and metavar, and the app's widget,
+range and default. From these declarations come:
+
+* :func:`resolve_settings`: the validated, fully resolved :class:`Settings` of a run;
+* the command line's options (:mod:`inverter.cli.options`);
+* the app's controls, its validation and its ``/invert`` parameters (:mod:`inverter.ui.form`);
+* the report's ``config`` (:func:`config_to_dict`, :func:`config_from_dict`, :func:`pinned_config`);
+* the preset display (:func:`preset_values`).
+
+Adding a setting means adding one field here and the code that uses it (the engine).
+A new kind of value (a range, a size) is a new :class:`Kind`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any, ClassVar
+
+from .errors import SettingError
+from .masks import CodeMask
+
+DISPLAY_MODES = ("minmax", "clip")
+INIT_MODES = ("gaussian", "uniform")
+#: Arithmetic of Φ: ``float32``, or ``bfloat16`` under :func:`torch.autocast`.
+PRECISIONS = ("float32", "bfloat16")
+#: Smallest pre-image side, pixels.
+MIN_SIDE = 8
+
+
+def auto_jitter(stride: int) -> int:
+    """IJCV's jitter amount for a receptive-field stride (pixels): ``max(round(stride/4), 1)``."""
+    return max(int(round(stride / 4)), 1)
+
+
+# ------------------------------------------------------------------------------ kinds of value
+def _bounds_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    if low is not None and high is not None and not (low_open or high_open):
+        return f"between {low:g} and {high:g}"
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '≥'} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '≤'} {high:g}")
+    return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What values a setting takes: how they are checked, read from text and written to JSON.
+
+    ``coerce`` turns any front end's raw value (Python, JSON, a form field) into the
+    config's canonical value or raises :class:`SettingError` naming the setting;
+    ``resolve`` turns that into the value the run uses, given the representation.
+    """
+
+    python_type: ClassVar[type] = object
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> Any:
+        """``value`` checked and in canonical form (``bounds``: narrower limits of a front end)."""
+        return value
+
+    def parse_text(self, text: str, name: str) -> Any:
+        """A command-line word → value (syntax, and what can never be valid)."""
+        return self.coerce(text, name)
+
+    def to_json(self, value: Any) -> Any:
+        """Canonical (or resolved) value → JSON-ready value."""
+        return list(value) if isinstance(value, tuple) else value
+
+    def resolve(self, value: Any, context: "Context") -> Any:
+        """The value a run uses, given the representation (``context``)."""
+        return value
+
+    def describe(self) -> str:
+        """The accepted values, for help texts."""
+        return ""
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
+        raise SettingError(f"{name} is missing or not a number (got {value!r})")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SettingError(f"{name} must be a number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Integer(Kind):
+    """A whole number in ``[low, high]`` (either bound optional)."""
+
+    low: int | None = None
+    high: int | None = None
+    python_type: ClassVar[type] = int
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> int:
+        number = _number(value, name)
+        if not math.isfinite(number) or number != int(number):
+            raise SettingError(f"{name} must be a whole number, got {value!r}")
+        low, high = bounds or (self.low, self.high)
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise SettingError(f"{name} must be {_bounds_text(low, high)}, got {number:g}")
+        return int(number)
+
+    def describe(self) -> str:
+        return f"a whole number {_bounds_text(self.low, self.high)}".rstrip()
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A finite real number; ``low_open``/``high_open`` exclude the bound itself.
+
+    On the command line only the syntax is checked when the word is read: the range is
+    checked with the other settings, once the layer's preset is merged in.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    python_type: ClassVar[type] = float
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> float:
+        number = _number(value, name)
+        low, high = bounds or (self.low, self.high)
+        low_open, high_open = (False, False) if bounds else (self.low_open, self.high_open)
+        bad = not math.isfinite(number) or (
+            low is not None and (number <= low if low_open else number < low)
+        ) or (high is not None and (number >= high if high_open else number > high))
+        if bad:
+            raise SettingError(f"{name} must be a finite number {_bounds_text(low, high, low_open, high_open)}, "
+                               f"got {number:g}")  # fmt: skip
+        return number
+
+    def parse_text(self, text: str, name: str) -> float:
+        return _number(text, name)
+
+    def describe(self) -> str:
+        return f"a number {_bounds_text(self.low, self.high, self.low_open, self.high_open)}".rstrip()
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of a few words."""
+
+    options: tuple[str, ...] = ()
+    python_type: ClassVar[type] = str
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> str:
+        if value not in self.options:
+            raise SettingError(f"{name} must be one of {', '.join(self.options)}; got {value!r}")
+        return str(value)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+
+@dataclass(frozen=True)
+class Precision(Choice):
+    """The arithmetic of Φ; bfloat16 needs a device with bfloat16 arithmetic."""
+
+    def resolve(self, value: str, context: "Context") -> str:
+        import torch
+
+        device = context.values["device"]
+        if value == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+            raise SettingError("this GPU has no bfloat16 arithmetic; use precision='float32'")
+        return value
+
+
+@dataclass(frozen=True)
+class Jitter(Kind):
+    """``J ≥ 1`` pixels (1 = off), or ``"auto"`` for IJCV's rule from the layer's stride."""
+
+    python_type: ClassVar[type] = int
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> int | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            raise SettingError(f"{name} must be an integer ≥ 1 or 'auto', got {value!r}")
+        try:
+            return Integer(1).coerce(value, name, bounds)
+        except SettingError:
+            raise SettingError(f"{name} must be an integer ≥ 1 or 'auto', got {value!r}") from None
+
+    def resolve(self, value: int | str, context: "Context") -> int:
+        return auto_jitter(context.representation.stride) if value == "auto" else int(value)
+
+    def describe(self) -> str:
+        return "pixels ≥ 1 (1 = off) or 'auto' = max(round(stride/4), 1)"
+
+
+@dataclass(frozen=True)
+class Size(Kind):
+    """``(H, W)`` in pixels, each ≥ :data:`MIN_SIDE`; ``None`` = the representation's input size.
+
+    Text: ``SIDE`` or ``HxW``; JSON: ``[H, W]`` (a single number is a square).
+    """
+
+    python_type: ClassVar[type] = int
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = value.lower().replace("×", "x").split("x")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = (value, value)
+        try:
+            sides = [Integer().coerce(v, name) for v in value]
+        except (TypeError, SettingError):
+            sides = []
+        if len(sides) == 1:
+            sides *= 2
+        low, high = bounds or (MIN_SIDE, None)
+        if len(sides) != 2 or min(sides) < low or (high is not None and max(sides) > high):
+            raise SettingError(f"{name} must be SIDE or HxW (H, W) with both sides {_bounds_text(low, high)} "
+                               f"pixels, got {value!r}")  # fmt: skip
+        return sides[0], sides[1]
+
+    def resolve(self, value: tuple[int, int] | None, context: "Context") -> tuple[int, int]:
+        size = tuple(value or context.representation.input_size)
+        context.representation.code_shape(size)  # a representation too small for its input says so here
+        return size  # type: ignore[return-value]
+
+    def describe(self) -> str:
+        return f"SIDE or HxW pixels, each ≥ {MIN_SIDE}"
+
+
+@dataclass(frozen=True)
+class Mask(Kind):
+    """A :class:`CodeMask` (a channel range and/or a central N×N neighbourhood); ``None`` = all units.
+
+    JSON: ``{"channels": [start, stop] | null, "neighbourhood": N | null}``. On the
+    command line it is two options, one per :attr:`parts` entry.
+    """
+
+    #: ``(attribute of CodeMask, command-line flag, metavar, help)``
+    parts: ClassVar[tuple[tuple[str, str, str, str], ...]] = (
+        ("channels", "--channels", "START:STOP", "invert from this channel range only (stop exclusive)"),
+        ("neighbourhood", "--neighbourhood", "N", "invert from the central N×N units only"),
+    )
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> CodeMask | None:
+        if value is None or isinstance(value, CodeMask):
+            return None if value is None or value.is_full else value
+        if not isinstance(value, Mapping) or set(value) - {"channels", "neighbourhood"}:
+            raise SettingError(f"{name} must be {{'channels': [START, STOP] | null, 'neighbourhood': N | null}}, "
+                               f"got {value!r}")  # fmt: skip
+        channels, size = value.get("channels"), value.get("neighbourhood")
+        try:
+            return self.coerce(CodeMask(
+                channels=None if channels is None else tuple(Integer(0).coerce(c, f"{name} channel") for c in channels),
+                neighbourhood=None if size is None else Integer(1).coerce(size, f"{name} neighbourhood"),
+            ), name)  # fmt: skip
+        except TypeError:
+            raise SettingError(f"{name}: channels must be [START, STOP], got {channels!r}") from None
+
+    def parse_part(self, part: str, text: str) -> Any:
+        """One command-line part: ``START:STOP`` (channels) or ``N`` (neighbourhood)."""
+        if part == "neighbourhood":
+            return Integer(1).parse_text(text, "neighbourhood")
+        start, sep, stop = text.partition(":")
+        try:
+            values = (int(start), int(stop)) if sep else None
+        except ValueError:
+            values = None
+        if values is None or values[0] < 0 or values[1] <= values[0]:
+            raise SettingError(f"expected START:STOP with 0 ≤ START < STOP, got {text!r}")
+        return values
+
+    def with_parts(self, old: CodeMask | None, **parts: Any) -> CodeMask | None:
+        """``old`` with the parts given (not ``None``) replaced."""
+        old = old or CodeMask()
+        merged = {name: parts[name] if parts.get(name) is not None else getattr(old, name) for name, *_ in self.parts}
+        return self.coerce(CodeMask(**merged), "mask")
+
+    def to_json(self, value: Any) -> Any:
+        if value is None:
+            return None
+        data = dataclasses.asdict(value) if isinstance(value, CodeMask) else dict(value)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    def resolve(self, value: CodeMask | None, context: "Context") -> dict | None:
+        if value is None:
+            return None
+        value.check(context.code_shape())
+        return dataclasses.asdict(value)
+
+    def describe(self) -> str:
+        return "a channel range START:STOP and/or a central N×N neighbourhood"
+
+
+@dataclass(frozen=True)
+class Device(Kind):
+    """``cpu``, ``cuda``, ``cuda:1`` or ``auto``; ``None`` = where the representation is."""
+
+    python_type: ClassVar[type] = str
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise SettingError(f"{name} must be a device name such as 'cpu' or 'cuda', got {value!r}")
+        return value
+
+    def resolve(self, value: str | None, context: "Context") -> str:
+        from .devices import resolve_device
+
+        return str(resolve_device(value) if value else context.representation.device)
+
+
+# ------------------------------------------------------------------------------ the schema
+_INHERIT = object()  # Setting.app_default: the same as Setting.default
+
+@dataclass(frozen=True)
+class Setting:
+    """One inversion setting, as every front end needs it.
+
+    Attributes:
+        name: the config field (filled in from :class:`InversionConfig`).
+        kind: its kind of value (validation, text syntax, JSON form).
+        help: one line for help texts and API docs.
+        unit: what the number is measured in (``"steps"``, ``"pixels"``), ``""`` if none.
+        preset: ``None`` means "the layer's preset" (the preset has a field of this name).
+        default: the value when not given (preset settings: ``None``).
+        group: heading under which front ends list it.
+        flag: command-line flag (default ``--`` + the name with dashes).
+        metavar: command-line placeholder.
+        label: the app's label.
+        widget: the app's control (``"slider"``, ``"number"``, ``"radio"``, ``"size"``,
+            ``"jitter"``, ``"mask"``), or ``None`` when the app does not offer it.
+        app_range: the app's accepted range (also its control's); ``None`` = the kind's.
+        app_default: the app's default, where it differs from :attr:`default`.
+        advanced: listed under "Advanced" in the app.
+        pinned: a report records the resolved value (else the value asked for).
+    """
+
+    kind: Kind
+    help: str
+    unit: str = ""
+    preset: bool = False
+    default: Any = None
+    group: str = "optimisation"
+    flag: str = ""
+    metavar: str | None = None
+    label: str = ""
+    widget: str | None = "number"
+    app_range: tuple[float, float] | None = None
+    app_default: Any = _INHERIT
+    advanced: bool = False
+    pinned: bool = True
+    name: str = ""
+
+    @property
+    def cli_flag(self) -> str:
+        """The command-line flag, ``--lambda-tv`` for ``lambda_tv``."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def initial(self) -> Any:
+        """The app's default value (``None`` = the preset)."""
+        return self.default if self.app_default is _INHERIT else self.app_default
+
+    @property
+    def doc(self) -> str:
+        """Help with unit, accepted values and default, for API docs."""
+        text = self.help + (f" ({self.unit})" if self.unit else "")
+        accepted = self.kind.describe()
+        default = "the layer's preset" if self.preset else repr(self.initial)
+        return f"{text}; {accepted + '; ' if accepted else ''}default {default}"
+
+    def coerce(self, value: Any, *, app: bool = False) -> Any:
+        """``value`` validated (with the app's narrower range when ``app``); ``None`` passes for preset settings."""
+        if value is None and (self.preset or self.default is None):
+            return None
+        return self.kind.coerce(value, self.name, self.app_range if app else None)
+
+
+def setting(kind: Kind, help: str, **options: Any) -> Any:
+    """A dataclass field of :class:`InversionConfig` that declares one :class:`Setting`."""
+    declared = Setting(kind, help, **options)
+    return field(default=declared.default, metadata={"setting": declared})
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Settings of one inversion; ``None`` means "the layer's preset" (see :data:`SETTINGS`)."""
+
+    iterations: int | None = setting(
+        Integer(0), "total steps; the preset's schedule is stretched to it", unit="steps", preset=True,
+        metavar="N", label="Iterations", widget="slider", app_range=(1, 2000))
+    lambda_tv: float | None = setting(
+        Number(0), "λ_TV, weight of the total-variation prior (CVPR units: 0.5 / 5 / 50 by depth)", preset=True,
+        group="regularisers", metavar="λ", label="λ_TV")
+    tv_beta: float | None = setting(
+        Number(0, low_open=True), "β, exponent of the total variation (paper: 1 or 2)", preset=True,
+        group="regularisers", metavar="β", label="β (TV exponent)", app_range=(0.5, 4))
+    alpha: float | None = setting(
+        Number(0, low_open=True), "α, exponent of the α-norm prior (paper: 6)", preset=True,
+        group="regularisers", metavar="α", label="α (norm exponent)", app_range=(1, 20))
+    lambda_alpha: float | None = setting(
+        Number(0), "λ_α, weight of the α-norm prior (CVPR units: 2.16e8)", preset=True,
+        group="regularisers", metavar="λ", label="λ_α", app_range=(0, 1e15))
+    data_weight: float | None = setting(
+        Number(0), "C, weight of the normalised data term", preset=True, metavar="C", label="C (data weight)",
+        app_range=(0, 1e9))
+    learning_rate: float | None = setting(
+        Number(0), "η, base rate of the step schedule (in x/σ units; the paper: 0.004)", preset=True,
+        metavar="η", label="Learning rate η", app_range=(0, 10))
+    jitter: int | str | None = setting(
+        Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last phase runs without", unit="pixels",
+        preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="jitter", app_range=(0, 64))
+    restarts: int = setting(
+        Integer(1), "random starts optimised together as one batch; the best is the result", default=1,
+        metavar="K", label="Restarts", widget="slider", app_range=(1, 8))
+    seed: int = setting(
+        Integer(), "seed of the initial noise and the jitter offsets", default=0, metavar="S", label="Seed",
+        app_range=(0, 2**31 - 1))
+    momentum: float | None = setting(
+        Number(0, 1, high_open=True), "μ of the heavy-ball update", preset=True, metavar="μ", label="Momentum",
+        advanced=True, app_range=(0, 0.999))
+    clip: float | None = setting(
+        Number(0), "clip each pixel's colour vector to this norm after every step (IJCV: B+ = 160); 0 = off",
+        unit="pixel units, 0–255 scale", preset=True, metavar="B+", label="Pixel clip (0–255 units, 0 = off)",
+        advanced=True, app_range=(0, 1e4))
+    init: str = setting(
+        Choice(INIT_MODES), "initial noise: 'gaussian' (CVPR) or 'uniform' (IJCV), rescaled to norm σ",
+        default="gaussian", label="Initial noise", widget="radio", advanced=True)
+    display: str = setting(
+        Choice(DISPLAY_MODES), "display mapping: 'minmax' (the paper: add the mean, stretch to [0, 1]) or 'clip'",
+        default="minmax", group="output", label="Display", widget="radio", advanced=True)
+    snapshot_every: int = setting(
+        Integer(1), "yield a snapshot (a progress update) every this many steps, and at the end", unit="steps",
+        default=25, group="output", metavar="N", label="Update every N steps", widget="slider",
+        app_range=(1, 200), app_default=10, advanced=True)
+    image_size: tuple[int, int] | None = setting(
+        Size(), "size of the pre-image; default the representation's input size (227 for AlexNet)",
+        unit="pixels", group="output", flag="--size", metavar="SIDE|HxW",
+        label="Image side, px (0 = the representation's)", widget="size", app_range=(16, 512), advanced=True)
+    mask: CodeMask | None = setting(
+        Mask(), "which code units the data term sees: a channel range and/or the central N×N units",
+        group="code mask", label="Mask: invert from part of the code", widget="mask")
+    device: str | None = setting(
+        Device(), "where the inversion runs: cpu, cuda, cuda:1 or auto; default where the representation is",
+        group="device", metavar="DEVICE", widget=None, pinned=False)
+    precision: str = setting(
+        Precision(PRECISIONS), "arithmetic of the representation Φ; bfloat16 is faster on GPUs and AMX CPUs",
+        default="float32", group="device", label="Arithmetic of Φ (bfloat16: faster on GPUs and AMX CPUs)",
+        widget="radio", advanced=True)
+
+    def replace(self, **changes: Any) -> "InversionConfig":
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+#: The schema: every setting, in the order front ends list them.
+SETTINGS: tuple[Setting, ...] = tuple(
+    dataclasses.replace(f.metadata["setting"], name=f.name) for f in fields(InversionConfig)
+)
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+#: The settings the app's Experiments tab offers (shared by every panel), in its order, with its defaults.
+EXPERIMENT_TAB: dict[str, Any] = {"iterations": 100, "image_size": 96, "seed": 0}
+InversionConfig.__doc__ += "\n\nAttributes:\n" + "\n".join(f"    {s.name}: {s.doc}." for s in SETTINGS)
+
+
+# ------------------------------------------------------------------------------ resolution
+@dataclass
+class Context:
+    """What resolution may ask of the run: the representation and the values resolved so far."""
+
+    representation: Any
+    values: dict[str, Any]
+
+    def code_shape(self) -> tuple[int, ...]:
+        """The code's shape without batch at the resolved image size."""
+        return tuple(self.representation.code_shape(self.values["image_size"]))
+
+
+def _settings_fields() -> list[tuple[str, Any, Any]]:
+    resolved = {Jitter: int, Size: tuple[int, int], Mask: "dict | None", Device: str}
+    return ([("representation", str)]
+            + [(s.name, resolved.get(type(s.kind), s.kind.python_type)) for s in SETTINGS]
+            + [("phases", tuple[tuple[float, int], ...]), ("sigma", float)])  # fmt: skip
+
+
+def _settings_to_dict(self: Any) -> dict[str, Any]:
+    """JSON-ready dictionary."""
+    data = {"representation": self.representation}
+    data.update({s.name: BY_NAME[s.name].kind.to_json(getattr(self, s.name)) for s in SETTINGS})
+    data["phases"] = [list(p) for p in self.phases]
+    data["sigma"] = self.sigma
+    return data
+
+
+#: The fully resolved settings a run uses (no ``None``): every setting of :data:`SETTINGS`
+#: plus ``representation`` (its name), ``phases`` (the step schedule, ``(rate multiplier,
+#: steps)`` pairs) and ``sigma`` (the image-norm scale σ, pixel units).
+Settings = make_dataclass("Settings", _settings_fields(), frozen=True, namespace={"to_dict": _settings_to_dict})
+Settings.__module__ = __name__
+Settings.__doc__ = ("The fully resolved hyper-parameters an inversion runs with (no ``None``).\n\nAttributes:\n"
+                    + "\n".join(f"    {s.name}: {s.help}." for s in SETTINGS)
+                    + "\n    phases: the step schedule, (rate multiplier, steps) pairs."
+                    + "\n    sigma: the image-norm scale σ, pixel units.")  # fmt: skip
+
+
+def resolve_settings(representation: Any, config: InversionConfig) -> Any:
+    """Merge ``config`` over the representation's preset, validating every value.
+
+    Args:
+        representation: a :class:`inverter.representations.Representation`.
+        config: the settings asked for (``None`` = the preset).
+
+    Returns:
+        :class:`Settings`.
+
+    Raises:
+        SettingError: an out-of-range setting (the message names it).
+    """
+    from .objectives import image_sigma
+    from .schedule import scale_phases
+
+    preset = representation.preset
+    context = Context(representation, {})
+    for s in SETTINGS:
+        value = getattr(config, s.name)
+        if value is None and s.preset:
+            value = getattr(preset, s.name)
+        value = s.kind.coerce(value, s.name) if value is not None or s.default is not None else None
+        context.values[s.name] = s.kind.resolve(value, context)
+    values = context.values
+    return Settings(
+        representation=representation.name,
+        phases=scale_phases(preset.phases, values["iterations"]),
+        sigma=image_sigma(representation.channels, *values["image_size"]),
+        **values,
+    )
+
+
+def pinned_config(settings: Any, device: str | None = None) -> InversionConfig:
+    """The config that resolves to ``settings`` again, independent of presets.
+
+    Args:
+        settings: resolved settings of a run.
+        device: the device as *requested* (``None`` = automatic), so that a re-run on
+            another machine need not have the same accelerator.
+    """
+    return InversionConfig(**{
+        s.name: s.kind.coerce(s.kind.to_json(getattr(settings, s.name)), s.name) if s.pinned else device
+        for s in SETTINGS
+    })  # fmt: skip
+
+
+def config_to_dict(config: InversionConfig) -> dict[str, Any]:
+    """An :class:`InversionConfig` as a JSON-ready dictionary (``None`` kept as null)."""
+    return {s.name: s.kind.to_json(getattr(config, s.name)) for s in SETTINGS}
+
+
+def config_from_dict(data: Mapping[str, Any], *, exclude: Sequence[str] = ()) -> InversionConfig:
+    """Inverse of :func:`config_to_dict`; absent keys take :class:`InversionConfig`'s defaults.
+
+    Args:
+        exclude: settings the document may not set (an experiment sets the mask itself).
+
+    Raises:
+        SettingError: an unknown key or a malformed value (the message names it).
+    """
+    if not isinstance(data, Mapping):
+        raise SettingError("'config' must be a JSON object")
+    unknown = sorted(set(data) - set(BY_NAME) | (set(data) & set(exclude)))
+    if unknown:
+        known = ", ".join(name for name in BY_NAME if name not in exclude)
+        raise SettingError(f"unknown config keys: {', '.join(unknown)}; known: {known}")
+    return InversionConfig(**{name: BY_NAME[name].coerce(value) for name, value in data.items()})
+
+
+def preset_values(preset: Any, stride: int) -> dict[str, Any]:
+    """A layer's preset as setting values: ``{name: value}`` of every preset setting,
+    ``"auto"`` jitter resolved for the layer's ``stride`` (pixels)."""
+    out = {}
+    for s in SETTINGS:
+        if s.preset:
+            value = getattr(preset, s.name)
+            out[s.name] = auto_jitter(stride) if value == "auto" else value
+    return out
+

@@ -1,0 +1,112 @@
+"""What the app offers to choose from, read from the registry: families, layers, presets, weights.
+
+Nothing here is written per family or per setting: the registry lists the families and
+their layers, the settings schema says which settings a preset supplies, and
+:mod:`inverter.weights` says where each family's weights come from (the environment
+included: ``INVERTER_WEIGHTS_<FAMILY>``, ``INVERTER_RANDOM_WEIGHTS``).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ..errors import UnknownNameError
+from ..representations import Representation, families, get_family, load_representation
+from ..representations.base import Family
+from ..representations.registry import resolve_weights
+from ..settings import preset_values
+from ..weights import HubFile, LocalFile, RandomInit, env_name, in_hub_cache, weights_text
+
+#: Families tried in order for the initial selection.
+PREFERRED_FAMILIES = ("squeezenet1_1", "hog", "alexnet")
+
+
+def family_names() -> list[str]:
+    """Every registered family name, in registration order."""
+    return list(families())
+
+
+def default_family() -> str:
+    """The family selected when the app opens."""
+    names = family_names()
+    for name in PREFERRED_FAMILIES:
+        if name in names:
+            return name
+    if not names:
+        raise RuntimeError("no representation is registered")
+    return names[0]
+
+
+def layer_names(family: str) -> list[str]:
+    """The layers of ``family``, shallow to deep (``UnknownNameError`` for an unknown family)."""
+    return [spec.name for spec in get_family(str(family)).layers]
+
+
+def default_layer(family: str) -> str:
+    """The family's default layer."""
+    return get_family(str(family)).layer(None).name
+
+
+def preset_knobs(family: str, layer: str | None) -> dict[str, Any]:
+    """The layer's preset as the app's control values: ``{setting: value}`` for every
+    setting a preset supplies (jitter in pixels, ``"auto"`` resolved for the layer)."""
+    spec = get_family(str(family)).layer(layer or None)
+    return preset_values(spec.preset, spec.stride)
+
+
+def catalogue() -> dict[str, Any]:
+    """Every family with its layers, strides, presets and weight source (JSON-ready)."""
+    out: dict[str, Any] = {}
+    for name, fam in families().items():
+        out[name] = {
+            "description": fam.description,
+            "needs_weights": fam.needs_weights,
+            "default_layer": fam.layer(None).name,
+            "input_size": list(fam.input_size),
+            "weights": weights_text(resolve_weights(fam).spec) if fam.needs_weights else None,
+            "layers": [{"name": spec.name, "stride": spec.stride, "preset": preset_knobs(name, spec.name)}
+                       for spec in fam.layers],  # fmt: skip
+        }
+    return out
+
+
+def weights_note(family: str) -> str:
+    """Markdown telling the user where the family's weights come from and whether they are here;
+    never touches the network."""
+    fam = get_family(str(family))
+    text = f"**{fam.name}**: {fam.description}"
+    if not fam.needs_weights:
+        return text + " (no weights needed)."
+    chosen = resolve_weights(fam)
+    spec, variable = chosen.spec, chosen.chosen_by if chosen.chosen_by.startswith("INVERTER_") else None
+    if isinstance(spec, RandomInit):
+        return text + f". ⚠️ **Random, untrained weights** (`{variable or env_name(fam.name)}`): the network has learnt nothing."
+    if isinstance(spec, LocalFile):
+        return text + f". Weights: `{spec.path}`" + (f" (from `{variable}`)." if variable else ".")
+    assert isinstance(spec, HubFile)
+    where = "in the local Hub cache" if in_hub_cache(spec) else "downloaded on first use (needs internet)"
+    return text + f". Weights: `{spec.repo_id}/{spec.filename}`, {where}" + (f" (from `{variable}`)." if variable else ".")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(family: str, layer: str, weights: Any) -> Representation:
+    return load_representation(family, layer, weights=weights, device="cpu")
+
+
+def get_representation(family: str, layer: str | None) -> Representation:
+    """The frozen representation ``family:layer`` on the CPU with the weights the environment
+    chooses, built once per process (per layer and weights).
+
+    Raises:
+        inverter.errors.InverterError: unknown family or layer; weights missing or not fitting.
+    """
+    fam: Family = get_family(str(family))
+    spec = fam.layer(layer or None)
+    return _cached(fam.name, spec.name, resolve_weights(fam).spec if fam.needs_weights else None)
+
+
+def family_of(name: Any) -> Family:
+    """The family named ``name`` (an :class:`UnknownNameError` listing the known ones otherwise)."""
+    if not isinstance(name, str) or name not in families():
+        raise UnknownNameError(f"representation must be one of {', '.join(family_names())}; got {name!r}")
+    return get_family(name)

@@ -1,0 +1,213 @@
+"""The app's controls for the inversion settings, derived from the settings schema.
+
+Each setting the app offers (``Setting.widget`` not ``None``) becomes one control (a
+:class:`~inverter.settings.Mask` becomes four: a channel group, a custom range and a
+neighbourhood) and one or more parameters of the ``/invert`` endpoint with the same
+names, types, bounds and documentation. :func:`read_settings` turns the raw values of
+either (the browser's knobs, an API client's arguments) into validated config values
+with the app's ranges; :func:`read_mask` resolves the mask once the code's channel count
+is known. :func:`endpoint` gives a handler the signature and docstring Gradio publishes.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import gradio as gr
+
+from ..errors import SettingError
+from ..masks import CodeMask
+from ..settings import SETTINGS, Choice, Integer, Setting
+
+#: The mask's channel groups; the halves are the paper's two filter groups of AlexNet.
+MASK_GROUPS = ("all", "first half", "second half", "custom range")
+#: The mask's parameters and their documentation.
+MASK_PARAMS = {
+    "mask_channels": f"which code channels the data term sees: {', '.join(MASK_GROUPS)}",
+    "channel_start": "first channel of a 'custom range'",
+    "channel_stop": "channel after the last one of a 'custom range'",
+    "neighbourhood": "keep only the central N×N units of the code; 0 = all units",
+}
+#: Largest neighbourhood side accepted, code units.
+MAX_NEIGHBOURHOOD = 10_000
+
+
+def offered(settings: Sequence[Setting] = SETTINGS) -> list[Setting]:
+    """The settings of ``settings`` that the app offers, in their order."""
+    return [s for s in settings if s.widget]
+
+
+def params_of(s: Setting) -> tuple[str, ...]:
+    """The endpoint parameters of one setting (one, or the mask's four)."""
+    return tuple(MASK_PARAMS) if s.widget == "mask" else (s.name,)
+
+
+def _doc(s: Setting) -> str:
+    if s.widget == "size":
+        low, high = s.app_range or (0, 0)
+        return f"{s.help} ({s.unit}): a square side {low:g}…{high:g}; 0 = the representation's own"
+    if s.widget == "jitter":
+        return f"{s.help} ({s.unit}): 1 = off, 0 = IJCV's max(round(stride/4), 1); None = the layer's preset"
+    bounds = f"; {s.app_range[0]:g}…{s.app_range[1]:g}" if s.app_range else ""
+    return s.doc + bounds
+
+
+def parameter_docs(settings: Sequence[Setting] = SETTINGS) -> dict[str, str]:
+    """``{parameter: description}`` of the settings' endpoint parameters."""
+    docs: dict[str, str] = {}
+    for s in offered(settings):
+        docs.update(MASK_PARAMS if s.widget == "mask" else {s.name: _doc(s)})
+    return docs
+
+
+def _integer(s: Setting) -> bool:
+    return isinstance(s.kind, Integer) or s.widget in ("size", "jitter")
+
+
+def _initial(s: Setting, preset: Mapping[str, Any]) -> Any:
+    """The control's starting value: the preset's, the app's default, 0 for "the representation's size"."""
+    value = preset.get(s.name) if s.preset else s.initial
+    return 0 if s.widget == "size" and value is None else value
+
+
+def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any = None, prefix: str = "",
+             **options: Any) -> dict[str, gr.components.Component]:  # fmt: skip
+    """The visible control(s) of ``s`` in the current layout, ``{parameter: component}``.
+
+    Args:
+        preset: the layer's preset values (the starting value of a preset setting).
+        value: the starting value instead (``None``: the preset's or the app's default).
+        prefix: of every elem_id (which is the parameter's name), for a second tab.
+        options: further arguments of a one-component control (``visible=False``).
+    """
+    value = _initial(s, preset or {}) if value is None else value
+    low, high = s.app_range or (None, None)
+    label = s.label or s.name
+    if s.widget == "mask":
+        with gr.Accordion(label, open=False):
+            group = gr.Radio(list(MASK_GROUPS), value="all", label="Channels", elem_id=f"{prefix}mask_channels")
+            with gr.Row():
+                start = gr.Number(0, label="First channel (custom range)", precision=0, minimum=0, elem_id=f"{prefix}channel_start")
+                stop = gr.Number(0, label="Stop channel, exclusive (custom range)", precision=0, minimum=0,
+                                 elem_id=f"{prefix}channel_stop")  # fmt: skip
+            size = gr.Number(0, label="Central N×N units only (0 = all)", precision=0, minimum=0, elem_id=f"{prefix}neighbourhood")
+        return dict(zip(MASK_PARAMS, (group, start, stop, size)))
+    if s.widget in ("slider", "size"):
+        low = 0 if s.widget == "size" else low
+        label = f"{label} (≤ {high:g})" if s.widget == "slider" and high is not None else label
+        return {s.name: gr.Slider(low, high, value=value, step=1, precision=0, label=label, elem_id=prefix + s.name,
+                                  **options)}  # fmt: skip
+    if s.widget == "radio":
+        return {s.name: gr.Radio(list(s.kind.options), value=value, label=label, elem_id=prefix + s.name, **options)}
+    return {s.name: gr.Number(value, label=label, minimum=low, maximum=high, precision=0 if _integer(s) else None,
+                              elem_id=prefix + s.name, **options)}  # fmt: skip
+
+
+def api_inputs(s: Setting, docs: Mapping[str, str]) -> dict[str, gr.components.Component]:
+    """Hidden inputs of the ``/invert`` endpoint for ``s`` (``None`` = the layer's preset)."""
+    if s.widget == "mask":
+        return {"mask_channels": gr.Dropdown(list(MASK_GROUPS), value="all", label=f"mask_channels: {docs['mask_channels']}"),
+                **{name: gr.Number(0, precision=0, label=f"{name}: {docs[name]}") for name in list(MASK_PARAMS)[1:]}}  # fmt: skip
+    value = _initial(s, {})
+    if isinstance(s.kind, Choice):
+        return {s.name: gr.Dropdown(list(s.kind.options), value=value, label=f"{s.name}: {docs[s.name]}")}
+    return {s.name: gr.Number(value, precision=0 if _integer(s) else None, label=f"{s.name}: {docs[s.name]}")}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_settings(raw: Mapping[str, Any], settings: Sequence[Setting] = SETTINGS) -> dict[str, Any]:
+    """Config values from the controls' (or an API client's) raw values, validated with the app's ranges.
+
+    A blank value means the layer's preset (preset settings) or the app's default; the
+    mask is checked for syntax only (see :func:`read_mask`).
+
+    Raises:
+        SettingError: a bad value; the message names its parameter.
+    """
+    values: dict[str, Any] = {}
+    for s in offered(settings):
+        value = raw.get(s.name)
+        if s.widget == "mask":
+            read_mask(raw, None)
+            continue
+        if s.widget == "size":
+            side = Integer(0).coerce(0 if _blank(value) else value, s.name)
+            low, high = s.app_range or (0, 0)
+            if side and not low <= side <= high:
+                raise SettingError(f"{s.name} must be 0 (the representation's own) or {low:g}…{high:g}, got {side}")
+            values[s.name] = (side, side) if side else None
+        elif s.widget == "jitter":
+            pixels = None if _blank(value) else Integer().coerce(value, s.name, s.app_range)
+            values[s.name] = "auto" if pixels == 0 else pixels
+        else:
+            values[s.name] = s.coerce(None if _blank(value) and s.preset else s.initial if _blank(value) else value,
+                                      app=True)  # fmt: skip
+    return values
+
+
+def read_mask(raw: Mapping[str, Any], channels: int | None) -> CodeMask | None:
+    """The mask of the mask parameters, for a code of ``channels`` channels (``None``: syntax only).
+
+    Raises:
+        SettingError: a bad group, range or neighbourhood (the message names the bad value).
+    """
+    group = Choice(MASK_GROUPS).coerce(raw.get("mask_channels") or "all", "mask_channels")
+    size = Integer(0, MAX_NEIGHBOURHOOD).coerce(0 if _blank(raw.get("neighbourhood")) else raw["neighbourhood"],
+                                                "neighbourhood")  # fmt: skip
+    total = channels if channels is not None else 1_000_000
+    selected = None
+    if group == "first half":
+        selected = (0, max(total // 2, 1))
+    elif group == "second half":
+        if total < 2:
+            raise SettingError("this code has one channel, so it has no second half")
+        selected = (total // 2, total)
+    elif group == "custom range":
+        first = Integer(0, total - 1).coerce(raw.get("channel_start") or 0, "first channel")
+        selected = (first, Integer(first + 1, total).coerce(raw.get("channel_stop") or 0, "channel stop"))
+    if selected is None and size == 0:
+        return None
+    return CodeMask(channels=selected, neighbourhood=size or None)
+
+
+def _python_type(s: Setting, param: str) -> type:
+    if isinstance(s.kind, Choice) or param == "mask_channels":
+        return str
+    return int if _integer(s) or param in MASK_PARAMS else float
+
+
+def endpoint(name: str, leading: list[tuple[inspect.Parameter, str]], summary: str, returns: str,
+             body: Callable[[dict[str, Any], Any], Iterator[Any]],
+             settings: Sequence[Setting] = SETTINGS) -> Callable[..., Iterator[Any]]:  # fmt: skip
+    """A generator function for Gradio to publish as an endpoint.
+
+    Its signature is the ``leading`` parameters, then every parameter of the offered
+    ``settings`` (default ``None``), then ``progress``; its docstring documents them all
+    (``leading`` as ``(parameter, description)`` pairs). Calling it calls
+    ``body({parameter: value}, progress)``.
+    """
+    docs = dict((p.name, doc) for p, doc in leading) | parameter_docs(settings)
+    parameters = [p for p, _ in leading]
+    for s in offered(settings):
+        parameters += [inspect.Parameter(param, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                         annotation=_python_type(s, param) | None) for param in params_of(s)]  # fmt: skip
+    parameters.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    signature = inspect.Signature(parameters)
+
+    def run(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        progress = values.pop("progress")
+        yield from body(values, progress)
+
+    run.__name__ = run.__qualname__ = name
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters if p.annotation is not inspect.Parameter.empty}
+    run.__doc__ = "\n".join([summary, "", "Args:", *(f"    {n}: {d}" for n, d in docs.items()), "", "Returns:",
+                             f"    {returns}"])  # fmt: skip
+    return run
