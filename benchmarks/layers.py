@@ -16,26 +16,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.py, also when loaded by file path
+import harness  # noqa: E402  (puts the repository root on sys.path)
+from harness import SAMPLE_PHOTOS, sample_photo  # noqa: E402
 
 from inverter.engine import DivergenceError, reconstruct  # noqa: E402
-from inverter.errors import WeightsError  # noqa: E402
+from inverter.errors import UnknownNameError  # noqa: E402
+from inverter.grid import make_grid  # noqa: E402
 from inverter.images import ImageError, load_image  # noqa: E402
 from inverter.representations import get_family, load_representation  # noqa: E402
-
-from inverter.grid import make_grid  # noqa: E402
-
-#: scikit-image sample photographs accepted by name for ``--image``.
-SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
 
 
 @dataclass
@@ -62,17 +58,15 @@ class LayerResult:
 
 
 def read_image(spec: str) -> tuple[np.ndarray, str]:
-    """``spec`` = a sample name (:data:`SAMPLES`) or an image file → (``[H, W, 3]`` float image, label).
+    """``spec`` = a sample name (:data:`harness.SAMPLE_PHOTOS`, uint8) or an image file (float) → (image, label).
 
     Raises:
         ImageError: neither a sample name nor a readable image file.
     """
-    if spec in SAMPLES:
-        from skimage import data
-
-        return getattr(data, spec)(), spec
+    if spec in SAMPLE_PHOTOS:
+        return sample_photo(spec), spec
     if not Path(spec).is_file():
-        raise ImageError(f"--image must be one of {', '.join(SAMPLES)} or an image file; {spec!r} is neither")
+        raise ImageError(f"--image must be one of {', '.join(SAMPLE_PHOTOS)} or an image file; {spec!r} is neither")
     return load_image(spec), Path(spec).name
 
 
@@ -138,31 +132,11 @@ def layer_sheet(results: Sequence[LayerResult], original_label: str, title: str,
     return make_grid(tiles, labels, columns=columns, tile_size=tile, title=title)
 
 
-def run(
-    family: str,
-    image: np.ndarray,
-    layers: Sequence[str],
-    weights: str | None,
-    iterations: int | None,
-    size: int | None,
-    seed: int = 0,
-    device: str | None = None,
-    progress: Callable[[LayerResult], None] | None = None,
-) -> list[LayerResult]:
-    """:func:`invert_layer` at each of ``layers`` in turn."""
-    results = []
-    for layer in layers:
-        results.append(invert_layer(family, layer, image, weights, iterations, size, seed, device))
-        if progress:
-            progress(results[-1])
-    return results
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--representation", default="squeezenet1_1", help="family, e.g. squeezenet1_1, alexnet, vgg16, hog")
     parser.add_argument("--weights", help="local .safetensors file, hf://…, or 'random' (CNNs); default: the Hub")
-    parser.add_argument("--image", default="astronaut", help=f"{'|'.join(SAMPLES)} or an image file")
+    parser.add_argument("--image", default="astronaut", help=f"{'|'.join(SAMPLE_PHOTOS)} or an image file")
     parser.add_argument("--output", default="layers.png", help="contact sheet PNG to write")
     parser.add_argument("--layers", help="comma-separated subset of the family's layers (default: all)")
     parser.add_argument("--iterations", type=int, help="steps per layer (default: the preset's)")
@@ -188,13 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         layers = names if not args.layers else [name.strip() for name in args.layers.split(",") if name.strip()]
         unknown = [name for name in layers if name not in names]
         if unknown or not layers:
-            raise KeyError(f"unknown layer(s) {', '.join(unknown) or '(none given)'} of {family_name}; known: {', '.join(names)}")
+            raise UnknownNameError(f"unknown layer(s) {', '.join(unknown) or '(none given)'} of {family_name}; known: {', '.join(names)}")
         image, label = read_image(args.image)
-
-        def progress(r: LayerResult) -> None:
-            print(f"{r.layer}: error {100 * r.relative_error:.1f}%, {r.seconds:.1f} s", file=sys.stderr, flush=True)
-
-        results = run(family_name, image, layers, args.weights, args.iterations, args.size, args.seed, args.device, progress)
+        results = []
+        for layer in layers:
+            results.append(invert_layer(family_name, layer, image, args.weights, args.iterations, args.size, args.seed,
+                                        args.device))
+            harness.log(f"{layer}: error {100 * results[-1].relative_error:.1f}%, {results[-1].seconds:.1f} s")
         weights = "random" if args.weights == "random" else Path(args.weights).name if args.weights else "Hub"
         shown = next((r.reference for r in results if r.reference is not None), None)
         size = args.size or (f"{shown.shape[0]}" if shown is not None else "default")
@@ -203,14 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(layer_sheet(results, label, title, args.columns, args.tile)).save(path, optimize=True)
-    except KeyError as err:
-        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    except (ValueError, WeightsError, ImageError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except harness.BAD_INPUT as err:
+        return harness.bad_input(err)
     print(markdown_table(results))
-    print(f"\ncontact sheet: {path}", file=sys.stderr)
+    harness.log(f"contact sheet: {path}")
     return 0
 
 

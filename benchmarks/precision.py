@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.py, also when loaded by file path
+import harness  # noqa: E402  (puts the repository root on sys.path)
+from harness import mean_std, median, spread  # noqa: E402
 
 from inverter.engine import reconstruct  # noqa: E402
 from inverter.objectives import data_term  # noqa: E402
-from inverter.representations import families, load_representation  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
 
 
@@ -49,23 +48,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default="random", help="weights of the CNNs (default: random)")
     parser.add_argument("--iterations", type=int, default=None, help="steps (default: the layer's preset)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0…N−1, each run in both precisions")
-    parser.add_argument("--image", default="chelsea", help="a scikit-image sample")
+    parser.add_argument("--image", default="chelsea", choices=harness.SAMPLE_PHOTOS, help="a scikit-image sample")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from skimage import data
-
-    image = getattr(data, args.image)()
+    image = harness.sample_photo(args.image)
     print(f"torch {torch.__version__}, device `{args.device}`, {torch.get_num_threads()} threads, "
           f"{args.iterations or 'preset'} steps, image `{args.image}`, weights `{args.weights}`, "
           f"seeds 0–{args.seeds - 1}\n")
     print("| representation | float32 s | bfloat16 s | speed-up | float32 error | bfloat16 error |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in args.names:
-        needs_weights = families()[name.partition(":")[0]].needs_weights
-        rep = load_representation(name, weights=args.weights if needs_weights else None, device=args.device)
+        rep = harness.representation(name, args.device, args.weights)
         seconds: dict[str, list[float]] = {"float32": [], "bfloat16": []}
         errors: dict[str, list[float]] = {"float32": [], "bfloat16": []}
         for seed in range(args.seeds):
@@ -75,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                    precision=label)
                 seconds[label].append(time.perf_counter() - start)
                 errors[label].append(relative_error(rep, shot.pixels[:1], image))
-        t32, t16 = (float(np.median(seconds[k])) for k in ("float32", "bfloat16"))
-        e32, e16 = (f"{np.mean(errors[k]):.3f} ({min(errors[k]):.3f}–{max(errors[k]):.3f})" for k in errors)
+        t32, t16 = (median(seconds[k]) for k in ("float32", "bfloat16"))
+        e32, e16 = (f"{mean_std(errors[k])[0]:.3f} ({spread(errors[k], 3)})" for k in errors)
         print(f"| `{name}` | {t32:.1f} | {t16:.1f} | {t32 / t16:.2f}× | {e32} | {e16} |", flush=True)
     return 0
 

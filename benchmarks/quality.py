@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import math
-import os
 import platform
 import shlex
 import sys
@@ -45,32 +44,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.py, also when loaded by file path
+import harness  # noqa: E402  (puts the repository root on sys.path)
+from harness import log, mean_std  # noqa: E402
 
+from inverter.cli.options import add_setting_options, given_settings  # noqa: E402
 from inverter.engine import DivergenceError, InversionConfig, reconstruct, resolve_settings  # noqa: E402
-from inverter.errors import WeightsError  # noqa: E402
 from inverter.images import ImageError, as_rgb_float, load_image  # noqa: E402
 from inverter.representations import load_representation  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
-
-#: scikit-image's natural photographs that ship with the package (no download):
-#: name → loader of an ``[H, W]``/``[H, W, 3]`` uint8 array. Left out: synthetic or binary
-#: images (horse, logo, colorwheel, checkerboard), scans of text (page, text), textures
-#: (brick, grass, gravel), microscopy/medical/astronomy (cell, retina,
-#: immunohistochemistry, hubble_deep_field), and cat (the same photograph as chelsea).
-SKIMAGE_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
-    "astronaut": lambda: _skdata().astronaut(),
-    "camera": lambda: _skdata().camera(),
-    "chelsea": lambda: _skdata().chelsea(),
-    "coffee": lambda: _skdata().coffee(),
-    "coins": lambda: _skdata().coins(),
-    "rocket": lambda: _skdata().rocket(),
-    "motorcycle": lambda: _skdata().stereo_motorcycle()[0],
-    "clock": lambda: _skdata().clock(),
-    "moon": lambda: _skdata().moon(),
-}
+from inverter.settings import SETTINGS, Mask  # noqa: E402
 
 #: CVPR 2015 Table 1, reconstruction error in % (mean, std) over 100 ImageNet val images.
 PAPER_TABLE1: dict[str, tuple[float, float]] = {
@@ -84,12 +67,6 @@ PAPER_HOGGLE = (66.20, 13.7)
 PAPER_CNN_BOUND = 20.0
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def _skdata():
-    from skimage import data
-
-    return data
 
 
 @dataclass
@@ -156,20 +133,15 @@ def set_cvpr_errors(results: Sequence[ImageResult]) -> np.ndarray:
     return cvpr_errors(np.stack([r.code for r in results]), np.stack([r.target for r in results]))
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and std (``N − 1`` denominator, as MATLAB's ``std``; NaN for one value)."""
-    v = np.asarray(values, np.float64)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-
-
 def list_images(spec: str, limit: int | None = None) -> list[tuple[str, Callable[[], np.ndarray]]]:
-    """``"skimage"`` or a folder → ``[(name, loader)]``, loaders giving ``[H, W, 3]`` float images.
+    """``"skimage"`` (:data:`harness.SAMPLE_PHOTOS`) or a folder → ``[(name, loader)]``, loaders giving
+    ``[H, W, 3]`` float images.
 
     Raises:
         ImageError: not ``skimage`` and not a folder with images.
     """
     if spec == "skimage":
-        items = [(name, (lambda f=f: as_rgb_float(f()))) for name, f in SKIMAGE_PHOTOS.items()]
+        items = [(name, (lambda name=name: as_rgb_float(harness.sample_photo(name)))) for name in harness.SAMPLE_PHOTOS]
     else:
         folder = Path(spec)
         if not folder.is_dir():
@@ -275,40 +247,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--representation", default="hog", help="hog, hogb, dsift, alexnet:conv3, …")
     p.add_argument("--images", default="skimage", help="'skimage' (its sample photographs) or a folder")
     p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--iterations", type=int, help="steps (default: the preset's; phases are stretched)")
-    p.add_argument("--size", type=int, help="pre-image side in pixels (default: the representation's, 227)")
     p.add_argument("--weights", help="CNN weights: local .safetensors, hf://…, or 'random' (default: the Hub)")
     p.add_argument("--grid", help="write a labelled original-vs-reconstruction grid PNG here")
     p.add_argument("--tile", type=int, default=160, help="tile side on the grid, pixels")
     p.add_argument("--columns", type=int, default=4, help="tiles per row of the grid (2 per image)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--restarts", type=int, default=1, help="random starts; the best one is scored")
-    p.add_argument("--device", help="cpu, cuda, … (default: the best available)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    g = p.add_argument_group("preset overrides (default: the representation's preset)")
-    g.add_argument("--lambda-tv", type=float, help="λ_TV (CVPR units; shallow preset 0.5)")
-    g.add_argument("--tv-beta", type=float, help="β of the TV regulariser")
-    g.add_argument("--data-weight", type=float, help="C, weight of the normalised data term")
-    g.add_argument("--learning-rate", type=float, help="base rate η")
-    g.add_argument("--jitter", help="J pixels of jitter (1 = off) or 'auto'")
-    g.add_argument("--clip", type=float, help="pixel-norm clip (pixel units; 0 = off)")
+    add_setting_options(p, exclude=[s.name for s in SETTINGS if isinstance(s.kind, Mask)])
     return p
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    out: dict = {"seed": args.seed, "restarts": args.restarts}
-    if args.device:
-        out["device"] = args.device
-    if args.iterations is not None:
-        out["iterations"] = args.iterations
-    if args.size is not None:
-        out["image_size"] = (args.size, args.size)
-    for name in ("lambda_tv", "tv_beta", "data_weight", "learning_rate", "clip"):
-        if getattr(args, name) is not None:
-            out[name] = getattr(args, name)
-    if args.jitter is not None:
-        out["jitter"] = args.jitter if args.jitter == "auto" else int(args.jitter)
-    return out
+    """The inversion settings given on the command line (the rest: the preset's)."""
+    return given_settings(args, InversionConfig())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,28 +269,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads:
             torch.set_num_threads(args.threads)
-        for flag, value, low in (("--iterations", args.iterations, 1), ("--size", args.size, 8), ("--limit", args.limit, 1)):
-            if value is not None and value < low:
-                raise ValueError(f"{flag} must be ≥ {low}, got {value}")
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be ≥ 1, got {args.limit}")
         rep = load_representation(args.representation, weights=args.weights, device=args.device)
         items = list_images(args.images, args.limit)
         overrides = _overrides(args)
         print(f"`python benchmarks/quality.py {shlex.join(argv)}`  ")
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
         print(
             f"{_dt.datetime.now().astimezone().isoformat(timespec='seconds')} · {platform.node()} · "
-            f"{os.cpu_count()} CPUs, load average {load} · torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads  "
+            f"{harness.load_line()} · torch {torch.__version__}, {torch.get_num_threads()} threads  "
         )
         results: list[ImageResult] = []
         for name, loader in items:
             try:
                 results.append(invert_image(rep, name, loader(), overrides))
             except DivergenceError as err:
-                print(f"{name}: skipped, {err}", file=sys.stderr)
+                log(f"{name}: skipped, {err}")
                 continue
             r = results[-1]
-            print(f"{name}: IJCV error {100 * r.ijcv_error:.2f}%, {r.seconds:.1f} s", file=sys.stderr, flush=True)
+            log(f"{name}: IJCV error {100 * r.ijcv_error:.2f}%, {r.seconds:.1f} s")
         if not results:
             raise ValueError("every inversion diverged: nothing to score")
         settings = resolve_settings(rep, InversionConfig(**overrides))
@@ -353,13 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(markdown_table(results, rep.family))
         if args.grid:
             path = save_grid(quality_grid(results, summary, args.columns, args.tile), args.grid)
-            print(f"\ngrid: {path}", file=sys.stderr)
-    except KeyError as err:
-        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
-        return 2
-    except (ValueError, WeightsError, ImageError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+            log(f"grid: {path}")
+    except harness.BAD_INPUT as err:
+        return harness.bad_input(err)
     print(f"\nwall time {time.perf_counter() - start:.0f} s")
     return 0
 

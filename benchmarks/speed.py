@@ -20,12 +20,12 @@ Sections (all with random weights: speed does not depend on the values):
    snapshot, as with ``snapshot_every=n``) against a bare ``Φ(x)`` + ``autograd.grad``
    to the input, at batch 1, same network object, same image; and against the same
    network in torchvision's default NCHW layout (the engine's networks run channels-last).
-2. HOG, HOGb, DSIFT at 227×227 the same way (rows appear once those families are
-   registered), and their forward pass next to ``skimage.feature.hog`` on the same image.
+2. HOG, HOGb, DSIFT at 227×227 the same way, and their forward pass next to
+   ``skimage.feature.hog`` on the same image.
 3. Restarts: ``B`` = 1, 2, 4, 8 restarts in one batch, per-step cost relative to ``B`` = 1,
    with the bare network's own batch scaling alongside.
-4. Peak memory per configuration: CUDA ``torch.cuda.max_memory_allocated``; CPU the peak
-   resident set (``VmHWM``) of a fresh subprocess per configuration, reset through
+4. Peak memory per configuration, each in a fresh ``benchmarks/memory.py`` process: CUDA
+   ``torch.cuda.max_memory_allocated``; CPU the peak resident set (``VmHWM``), reset through
    ``/proc/self/clear_refs`` once the network is loaded, so the figure is the run's own peak.
 5. Time from calling :func:`inverter.invert` to receiving its first snapshot, weights
    already loaded: the first call after loading (cold) and the median of the next calls;
@@ -34,185 +34,49 @@ Sections (all with random weights: speed does not depend on the values):
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
 import importlib
-import importlib.util
 import json
 import os
 import platform
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.py, also when loaded by file path
+import harness  # noqa: E402  (puts the repository root on sys.path)
+from harness import (  # noqa: E402
+    SHALLOW_SIZE, baseline_blocks, engine_blocks, interleave, load_line, log, median, ratios, repeat_blocks,
+    representation, spread,
+)
 
-from inverter import invert, load_representation  # noqa: E402
-from inverter.engine import forward_in_precision  # noqa: E402
-from inverter.representations import families  # noqa: E402
+from inverter import invert  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
 
-#: (name, target ratio) of the CNN rows; the quick run keeps the first two.
+#: The CNN rows; the quick run keeps the first two.
 CNN_CONFIGS = ("alexnet:conv1", "alexnet:conv5", "alexnet:fc8", "vgg16:conv3_3", "vgg16:relu5_3")
 SHALLOW_FAMILIES = ("hog", "hogb", "dsift")
 CNN_TARGET, SHALLOW_TARGET, RESTART_TARGET, FIRST_SNAPSHOT_TARGET = 1.15, 1.5, 2.5, 1.0
 RESTARTS = (1, 2, 4, 8)
-#: ``--precision``: the arithmetic of Φ in the engine and in the bare baseline alike.
-PRECISION = "float32"
-SHALLOW_SIZE = (227, 227)
-
-
-# --------------------------------------------------------------------------- utilities
-
-
-def load_line() -> str:
-    """``load 1/5/15 min: a b c on N cores`` from :func:`os.getloadavg`."""
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
-
-
-def log(message: str) -> None:
-    """Progress to stderr (the tables go to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message} — {load_line()}", file=sys.stderr, flush=True)
-
-
-def synchronise(device: torch.device) -> None:
-    """Wait for queued device work (CUDA); nothing on the CPU."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def photo() -> np.ndarray:
-    """The test photograph, ``[512, 512, 3]`` uint8 (scikit-image's astronaut)."""
-    from skimage import data
-
-    return data.astronaut()
-
-
-def ensure_shallow_families() -> list[str]:
-    """Import the HOG/DSIFT modules if they exist and return the registered shallow families."""
-    for module in ("inverter.representations.hog", "inverter.representations.dsift"):
-        if importlib.util.find_spec(module) is not None:
-            try:
-                importlib.import_module(module)
-            except Exception as err:  # a module being written may not import yet
-                log(f"could not import {module}: {err!r}")
-    return [name for name in SHALLOW_FAMILIES if name in families()]
-
-
-def load(name: str, device: torch.device) -> Representation:
-    """A frozen representation with random weights (CNNs) on ``device``."""
-    family = families()[name.partition(":")[0]]
-    weights = "random" if family.needs_weights else None
-    rep = load_representation(name, weights=weights, device=device)
-    assert not rep.training and not any(p.requires_grad for p in rep.parameters()), "representation not frozen"
-    return rep
-
-
-def engine_options() -> dict[str, str]:
-    """Extra :func:`invert` keywords for ``--precision`` (none for float32: older engines lack it)."""
-    return {} if PRECISION == "float32" else {"precision": PRECISION}
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
-def spread(values: list[float]) -> str:
-    """``min–max`` of the per-round values, for the reader to judge the noise."""
-    return f"{min(values):.2f}–{max(values):.2f}"
 
 
 def verdict(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-# --------------------------------------------------------------------------- workloads
-
-Block = Iterator[None]
-
-
-def engine_blocks(rep: Representation, image: np.ndarray, steps: int, restarts: int, device: torch.device,
-                  size: tuple[int, int] | None = None, engine: Callable = invert,
-                  snapshot_every: int | None = None) -> tuple[Block, int]:
-    """:func:`invert` advanced ``steps`` steps per ``next``; returns (blocks, steps).
-
-    A block takes one snapshot, or one every ``snapshot_every`` steps (a divisor of
-    ``steps``). The generator is primed (its first snapshot taken) before it is returned;
-    ``engine`` is another version's ``invert`` for before/after comparisons.
-    """
-    every = snapshot_every or steps
-    iterations = steps * 1000  # never reached: the loop is stopped from outside
-    gen = engine(rep, image, iterations=iterations, snapshot_every=every, restarts=restarts,
-                 device=str(device), image_size=size, **engine_options())
-    next(gen)
-
-    def blocks() -> Block:
-        while True:
-            for _ in range(steps // every):
-                next(gen)
-            yield None
-
-    return blocks(), steps
-
-
-def baseline_blocks(rep: Representation, image: np.ndarray, steps: int, restarts: int, device: torch.device,
-                    size: tuple[int, int] | None = None) -> tuple[Block, int]:
-    """``steps`` bare forward passes + backward passes to the input per ``next``, synchronised."""
-    pixels = rep.image_to_pixels(image, size).to(device).expand(restarts, -1, -1, -1).contiguous()
-    x = pixels.requires_grad_(True)
-    phi = forward_in_precision(rep, PRECISION)  # as the engine runs Φ
-    with torch.no_grad():
-        grad_out = phi(pixels) * 1e-3  # any finite vector of the code's shape
-
-    def blocks() -> Block:
-        while True:
-            with torch.enable_grad():  # whatever mode the caller (or a suspended generator) left
-                for _ in range(steps):
-                    (grad,) = torch.autograd.grad(phi(x), x, grad_outputs=grad_out)
-            synchronise(device)
-            yield None
-
-    return blocks(), steps
-
-
-def interleave(workloads: dict[str, tuple[Block, int]], rounds: int, device: torch.device) -> dict[str, list[float]]:
-    """Per-step seconds of each workload, one value per round; one warm-up block each first.
-
-    Workloads take turns block by block; the order is reversed every other round so that
-    a drift in the machine's load does not favour one of them.
-    """
-    names = list(workloads)
-    for name in names:
-        next(workloads[name][0])
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else reversed(names):
-            blocks, steps = workloads[name]
-            synchronise(device)
-            t0 = time.perf_counter()
-            next(blocks)
-            times[name].append((time.perf_counter() - t0) / steps)
-    return times
-
-
 def steps_per_block(rep: Representation, image: np.ndarray, device: torch.device, budget_s: float,
                     cap: int, size: tuple[int, int] | None = None) -> int:
     """Steps that make a block last about ``budget_s`` (from two bare steps), in ``[1, cap]``."""
-    blocks, _ = baseline_blocks(rep, image, 1, 1, device, size)
-    next(blocks)
-    t0 = time.perf_counter()
-    next(blocks)
-    step = time.perf_counter() - t0
+    (step,) = interleave({"bare": baseline_blocks(rep, image, 1, 1, device, size)}, 1, device)["bare"]
     return max(1, min(cap, int(budget_s / max(step, 1e-6))))
 
 
@@ -240,11 +104,10 @@ class Row:
         return self.ratio <= self.target
 
 
-def per_step_row(name: str, device: torch.device, image: np.ndarray, rounds: int, budget_s: float, cap: int,
-                 target: float, rep: Representation | None = None, size: tuple[int, int] | None = None,
+def per_step_row(name: str, rep: Representation, device: torch.device, image: np.ndarray, rounds: int,
+                 budget_s: float, cap: int, target: float, size: tuple[int, int] | None = None,
                  before: Callable | None = None) -> Row:
     """Interleaved engine vs bare forward+backward for one representation at batch 1 (and ``before``'s engine)."""
-    rep = rep or load(name, device)
     steps = steps_per_block(rep, image, device, budget_s, cap, size)
     workloads = {
         "engine": engine_blocks(rep, image, steps, 1, device, size),
@@ -256,15 +119,15 @@ def per_step_row(name: str, device: torch.device, image: np.ndarray, rounds: int
         plain = copy.deepcopy(rep).set_channels_last(False)
         workloads["plain"] = baseline_blocks(plain, image, steps, 1, device, size)
     times = interleave(workloads, rounds, device)
-    ratios = [e / b for e, b in zip(times["engine"], times["baseline"])]
-    row = Row(name, steps, 1e3 * median(times["baseline"]), 1e3 * median(times["engine"]), median(ratios),
-              spread(ratios), target)
+    per_round = ratios(times["engine"], times["baseline"])
+    row = Row(name, steps, 1e3 * median(times["baseline"]), 1e3 * median(times["engine"]), median(per_round),
+              spread(per_round), target)
     if before is not None:
         row.before_ms = 1e3 * median(times["before"])
-        row.before_ratio = median([e / b for e, b in zip(times["before"], times["baseline"])])
+        row.before_ratio = median(ratios(times["before"], times["baseline"]))
     if "plain" in times:
         row.plain_ms = 1e3 * median(times["plain"])
-        row.plain_ratio = median([e / b for e, b in zip(times["engine"], times["plain"])])
+        row.plain_ratio = median(ratios(times["engine"], times["plain"]))
     return row
 
 
@@ -287,78 +150,52 @@ def per_step_table(rows: list[Row], before: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def engine_at(revision: str) -> Callable:
-    """``invert`` of ``inverter/engine.py`` (+ ``objectives.py``, ``descent.py`` where present) at a git revision.
+def invert_at(revision: str) -> Callable:
+    """``invert`` of the whole ``inverter`` package at a git revision, imported beside the current one.
 
-    The old files are loaded as extra modules of the package (``inverter._rev_engine`` …) beside
-    the current ones, so that both versions run interleaved in this process.
+    ``git archive`` writes the package into a temporary folder as ``inverter_at_<short rev>``, which
+    imports its own modules relatively only, so both versions run interleaved in this process.
     """
-    import importlib.util as util
-
-    def source(path: str) -> str | None:
-        out = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=REPO, capture_output=True, text=True)
-        return out.stdout if out.returncode == 0 else None
-
-    folder = Path(tempfile.mkdtemp(prefix="inverter-rev-"))
-    modules = {}
-    for mod in ("objectives", "descent", "engine"):
-        text = source(f"inverter/{mod}.py")
-        if text is None:
-            continue
-        for other in ("objectives", "descent"):
-            text = text.replace(f"from .{other} import", f"from ._rev_{other} import")
-        path = folder / f"_rev_{mod}.py"
-        path.write_text(text)
-        spec = util.spec_from_file_location(f"inverter._rev_{mod}", path)
-        module = util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        modules[mod] = module
-    return modules["engine"].invert
+    short = subprocess.run(["git", "rev-parse", "--short", "--verify", f"{revision}^{{commit}}"], cwd=harness.REPO,
+                           stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    package, folder = f"inverter_at_{short}", tempfile.mkdtemp(prefix="inverter-rev-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    archive = subprocess.run(["git", "archive", f"--prefix={package}/", f"{short}:inverter"], cwd=harness.REPO,
+                             stdout=subprocess.PIPE, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    sys.path.insert(0, folder)
+    return importlib.import_module(package).invert
 
 
-def forward_table(names: list[str], device: torch.device, image: np.ndarray, rounds: int) -> str:
+def forward_table(reps: dict[str, Representation], device: torch.device, image: np.ndarray, rounds: int) -> str:
     """Forward pass of each shallow representation next to ``skimage.feature.hog``, interleaved."""
     from skimage.color import rgb2gray
     from skimage.feature import hog as sk_hog
     from skimage.transform import resize
 
     grey = resize(rgb2gray(image), SHALLOW_SIZE, anti_aliasing=True)
-    reps = {name: load(name, device) for name in names}
     pixels = {name: rep.image_to_pixels(image, SHALLOW_SIZE).to(device) for name, rep in reps.items()}
     calls: dict[str, Callable[[], object]] = {
         "skimage": lambda: sk_hog(grey, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)),
     }
-    for name in names:
+    for name in reps:
         calls[name] = lambda name=name: reps[name](pixels[name])
-    repeat = 5
-    times: dict[str, list[float]] = {k: [] for k in calls}
     with torch.no_grad():
-        for fn in calls.values():
-            fn()
-        for r in range(rounds * 2):
-            for key in calls if r % 2 == 0 else reversed(list(calls)):
-                synchronise(device)
-                t0 = time.perf_counter()
-                for _ in range(repeat):
-                    calls[key]()
-                synchronise(device)
-                times[key].append((time.perf_counter() - t0) / repeat)
+        times = interleave({key: repeat_blocks(call, 5, device) for key, call in calls.items()}, rounds * 2, device)
     lines = [
         "| representation | forward ms (ours, no grad) | `skimage.feature.hog` ms | ours / skimage |",
         "|---|---:|---:|---:|",
     ]
-    for name in names:
-        ratio = median([a / b for a, b in zip(times[name], times["skimage"])])
+    for name in reps:
+        ratio = median(ratios(times[name], times["skimage"]))
         lines.append(f"| `{name}` | {1e3 * median(times[name]):.2f} | {1e3 * median(times['skimage']):.2f} | {ratio:.2f} |")
     return "\n".join(lines)
 
 
-def restarts_table(name: str, device: torch.device, image: np.ndarray, rounds: int, budget_s: float,
-                   batches: tuple[int, ...]) -> tuple[str, dict[int, float]]:
+def restarts_table(name: str, rep: Representation, device: torch.device, image: np.ndarray, rounds: int,
+                   budget_s: float, batches: tuple[int, ...]) -> tuple[str, dict[int, float]]:
     """Engine and bare network at several batch sizes, interleaved; per-step cost relative to B = 1."""
-    rep = load(name, device)
-    steps = max(1, steps_per_block(rep, image, device, budget_s / max(batches), 25))
+    steps = steps_per_block(rep, image, device, budget_s / max(batches), 25)
     workloads = {}
     for b in batches:
         workloads[f"engine{b}"] = engine_blocks(rep, image, steps, b, device)
@@ -372,17 +209,16 @@ def restarts_table(name: str, device: torch.device, image: np.ndarray, rounds: i
     ]
     rel: dict[int, float] = {}
     for b in batches:
-        rel[b] = median([t / t1 for t, t1 in zip(times[f"engine{b}"], times["engine1"])])
-        base_rel = median([t / t1 for t, t1 in zip(times[f"baseline{b}"], times["baseline1"])])
+        rel[b] = median(ratios(times[f"engine{b}"], times["engine1"]))
+        base_rel = median(ratios(times[f"baseline{b}"], times["baseline1"]))
         lines.append(f"| {b} | {1e3 * median(times[f'engine{b}']):.1f} | {rel[b]:.2f} | "
                      f"{1e3 * median(times[f'baseline{b}']):.1f} | {base_rel:.2f} |")
     return "\n".join(lines), rel
 
 
-def snapshot_cost(name: str, device: torch.device, image: np.ndarray, rounds: int, steps: int,
-                  rep: Representation | None = None) -> tuple[float, float]:
+def snapshot_cost(rep: Representation, device: torch.device, image: np.ndarray, rounds: int,
+                  steps: int) -> tuple[float, float]:
     """(ms per snapshot, that in steps): a snapshot at every step against one per ``steps`` steps, interleaved."""
-    rep = rep or load(name, device)
     times = interleave({"every": engine_blocks(rep, image, steps, 1, device, snapshot_every=1),
                         "once": engine_blocks(rep, image, steps, 1, device)}, rounds, device)
     per_step = median(times["once"])
@@ -390,78 +226,31 @@ def snapshot_cost(name: str, device: torch.device, image: np.ndarray, rounds: in
     return 1e3 * extra, extra / per_step
 
 
-def first_snapshot(name: str, device: torch.device, image: np.ndarray, repeats: int,
-                   rep: Representation | None = None) -> tuple[float, float]:
+def first_snapshot(rep: Representation, device: torch.device, image: np.ndarray, repeats: int) -> tuple[float, float]:
     """Seconds from calling :func:`invert` to its first snapshot: (first call after loading, median of the rest)."""
-    rep = rep or load(name, device)
     times = []
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        gen = invert(rep, image, device=str(device), **engine_options())
+        gen = invert(rep, image, device=str(device), **harness.engine_options())
         next(gen)
         times.append(time.perf_counter() - t0)
         gen.close()
     return times[0], median(times[1:])
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def _proc_status(field_name: str) -> int:
-    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field_name)
-
-
-def _release_free_heap() -> None:
-    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so that later allocations
-    show in the resident set instead of silently reusing memory freed while loading."""
-    import gc
-
-    gc.collect()  # e.g. the full model a truncated network was cut from
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def memory_probe(name: str, mode: str, restarts: int, steps: int, device: torch.device) -> dict[str, float]:
-    """Run ``steps`` steps of ``mode`` (``engine``/``baseline``) and return peak memory in MiB.
-
-    CPU: ``VmHWM`` (peak resident set) of this process, reset after loading the network.
-    CUDA: ``torch.cuda.max_memory_allocated`` above what was allocated after loading.
-    """
-    image = photo()
-    rep = load(name, device)
-    size = SHALLOW_SIZE if rep.channels == 1 else None
-    mib = 2.0**20
-    if device.type == "cuda":
-        synchronise(device)
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        _release_free_heap()
-        start = _proc_status("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")
-    if mode == "engine":
-        for _ in invert(rep, image, iterations=steps, snapshot_every=steps, restarts=restarts,
-                        device=str(device), image_size=size, **engine_options()):
-            pass
-    else:
-        blocks, _ = baseline_blocks(rep, image, steps, restarts, device, size)
-        next(blocks)
-    synchronise(device)
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _proc_status("VmHWM")
-    return {"start_mib": start / mib, "peak_mib": peak / mib, "extra_mib": (peak - start) / mib}
+def memory_probe(name: str, mode: str, restarts: int, steps: int, device: torch.device,
+                 threads: int) -> dict[str, float]:
+    """``python benchmarks/memory.py`` for one cell in a fresh process: its JSON line (MiB) as a dict."""
+    cmd = [sys.executable, str(Path(__file__).with_name("memory.py")), name, "--mode", mode,
+           "--restarts", str(restarts), "--steps", str(steps), "--device", str(device), "--threads", str(threads),
+           "--precision", harness.PRECISION]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def memory_rows(configs: list[tuple[str, int]], device: torch.device, steps: int, threads: int) -> str:
-    """Peak memory of engine and bare fwd+bwd for each (name, restarts), a fresh process each on CPU."""
-    method = ("`torch.cuda.max_memory_allocated`, in-process, above the memory allocated after loading"
+    """Peak memory of engine and bare fwd+bwd for each (name, restarts), a fresh :func:`memory_probe` each."""
+    method = ("`torch.cuda.max_memory_allocated` above the memory allocated after loading, a fresh subprocess per cell"
               if device.type == "cuda" else
               "peak resident set (`VmHWM`) of a fresh subprocess per cell, reset (`/proc/self/clear_refs`) after "
               "loading the network and returning freed heap to the OS (`malloc_trim`); 'extra' = peak − resident set "
@@ -473,17 +262,7 @@ def memory_rows(configs: list[tuple[str, int]], device: torch.device, steps: int
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, restarts in configs:
-        results = {}
-        for mode in ("engine", "baseline"):
-            if device.type == "cuda":
-                results[mode] = memory_probe(name, mode, restarts, steps, device)
-                continue
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--probe-memory", name, "--probe-mode", mode,
-                   "--probe-restarts", str(restarts), "--probe-steps", str(steps), "--device", str(device),
-                   "--threads", str(threads), "--precision", PRECISION]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
-            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-        e, b = results["engine"], results["baseline"]
+        e, b = (memory_probe(name, mode, restarts, steps, device, threads) for mode in ("engine", "bare"))
         lines.append(f"| `{name}` B={restarts} | {e['start_mib']:.0f} | {e['peak_mib']:.0f} | {e['extra_mib']:.0f} | "
                      f"{b['peak_mib']:.0f} | {b['extra_mib']:.0f} |")
     return "\n".join(lines)
@@ -492,16 +271,9 @@ def memory_rows(configs: list[tuple[str, int]], device: torch.device, steps: int
 # --------------------------------------------------------------------------- main
 
 
-@dataclass
-class Report:
-    """The Markdown sections and the targets' verdicts, in order."""
-
-    sections: list[str] = field(default_factory=list)
-    targets: list[tuple[str, str, bool]] = field(default_factory=list)
-
-    def add(self, title: str, body: str) -> None:
-        self.sections.append(f"## {title}\n\n_{load_line()} at the end of this section._\n\n{body}\n")
-        print(self.sections[-1], flush=True)
+def section(title: str, body: str) -> None:
+    """Print one Markdown section, with the load average at its end."""
+    print(f"## {title}\n\n_{load_line()} at the end of this section._\n\n{body}\n", flush=True)
 
 
 def header(device: torch.device, args: argparse.Namespace) -> str:
@@ -517,7 +289,7 @@ def header(device: torch.device, args: argparse.Namespace) -> str:
     return (f"# inverter speed ({'quick' if args.quick else 'full'} run)\n\n"
             f"torch {torch.__version__}, device `{device}`{gpu}, CPU {cpu}, {torch.get_num_threads()} intra-op threads, "
             f"mkldnn {'on' if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled else 'off'}; "
-            f"Φ in {PRECISION}; {args.rounds} interleaved rounds per comparison; {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
+            f"Φ in {harness.PRECISION}; {args.rounds} interleaved rounds per comparison; {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
             f"_{load_line()} at the start._\n" + oversubscription_note(device))
 
 
@@ -542,100 +314,84 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", metavar="REV", help="also time the engine of this git revision (before/after)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="arithmetic of Φ, in the engine and in the bare baseline alike")
-    parser.add_argument("--probe-memory", help=argparse.SUPPRESS)
-    parser.add_argument("--probe-mode", default="engine", help=argparse.SUPPRESS)
-    parser.add_argument("--probe-restarts", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--probe-steps", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global PRECISION
-    PRECISION = args.precision
-    if args.against and PRECISION != "float32":
+    harness.PRECISION = args.precision
+    if args.against and args.precision != "float32":
         parser.error("--against compares float32 engines only (earlier engines have no precision setting)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if args.probe_memory:
-        ensure_shallow_families()
-        result = memory_probe(args.probe_memory, args.probe_mode, args.probe_restarts, args.probe_steps, device)
-        print(json.dumps(result))
-        return 0
-
     args.rounds = args.rounds or (3 if args.quick else 7)
     budget = args.block_seconds or (0.3 if args.quick else 1.0)
     cap = 10 if args.quick else 25
     cnn_names = list(CNN_CONFIGS[:2] if args.quick else CNN_CONFIGS)
-    shallow = ensure_shallow_families()
-    before = engine_at(args.against) if args.against else None
-    image = photo()
-    report = Report()
+    shallow = list(SHALLOW_FAMILIES)
+    try:
+        before = invert_at(args.against) if args.against else None
+    except subprocess.CalledProcessError:
+        parser.error(f"--against {args.against}: not a revision of this repository (git's message above)")
+    image = harness.sample_photo("astronaut")
+    targets: list[tuple[str, str, bool]] = []  # (target, measured, holds) for the last table
     print(header(device, args), flush=True)
 
     # 5 first (cold = the very first call after loading), reusing the loaded networks for 1.
     log("first snapshot")
-    loaded = {name: load(name, device) for name in cnn_names + shallow}
-    firsts = {name: first_snapshot(name, device, image, 2 if args.quick else 3, rep) for name, rep in loaded.items()}
+    loaded = {name: representation(name, device) for name in cnn_names + shallow}
+    firsts = {name: first_snapshot(rep, device, image, 2 if args.quick else 3) for name, rep in loaded.items()}
 
     log("per-step CNN")
     cnn_rows = []
     for name in cnn_names:
-        cnn_rows.append(per_step_row(name, device, image, args.rounds, budget, cap, CNN_TARGET, loaded[name],
+        cnn_rows.append(per_step_row(name, loaded[name], device, image, args.rounds, budget, cap, CNN_TARGET,
                                      before=before))
         log(f"  {name}: ratio {cnn_rows[-1].ratio:.3f}")
-    report.add("1. Per-step time: `invert()` vs bare forward + backward to the input (batch 1)",
+    section("1. Per-step time: `invert()` vs bare forward + backward to the input (batch 1)",
                per_step_table(cnn_rows, args.against) + "\n\nOne block = `steps/block` steps plus one snapshot "
                "(`snapshot_every = steps/block`); ratio = invert / fwd+bwd per round, median over rounds. "
                "fwd+bwd runs the very network `invert` runs (CNNs: channels-last); the NCHW columns run "
                "it in torchvision's default layout, the floor the issue names.")
-    report.targets += [(f"per-step ratio `{r.name}` ≤ {CNN_TARGET}", f"{r.ratio:.3f}", r.ok) for r in cnn_rows]
+    targets += [(f"per-step ratio `{r.name}` ≤ {CNN_TARGET}", f"{r.ratio:.3f}", r.ok) for r in cnn_rows]
 
     log("per-step shallow")
-    if shallow:
-        rows = [per_step_row(name, device, image, args.rounds, budget, cap, SHALLOW_TARGET, loaded[name], SHALLOW_SIZE,
-                             before=before) for name in shallow]
-        body = per_step_table(rows, args.against) + "\n\nForward pass only:\n\n" + forward_table(shallow, device, image, args.rounds)
-        report.targets += [(f"per-step ratio `{r.name}` ≤ {SHALLOW_TARGET}", f"{r.ratio:.3f}", r.ok) for r in rows]
-    else:
-        body = "HOG/HOGb/DSIFT are not registered yet; their rows appear once they are."
-    missing = [n for n in SHALLOW_FAMILIES if n not in shallow]
-    if shallow and missing:
-        body += f"\n\nNot registered yet: {', '.join(missing)}."
-    report.add("2. HOG, HOGb, DSIFT at 227×227", body)
+    rows = [per_step_row(name, loaded[name], device, image, args.rounds, budget, cap, SHALLOW_TARGET, SHALLOW_SIZE,
+                         before=before) for name in shallow]
+    forward = forward_table({name: loaded[name] for name in shallow}, device, image, args.rounds)
+    body = per_step_table(rows, args.against) + "\n\nForward pass only:\n\n" + forward
+    targets += [(f"per-step ratio `{r.name}` ≤ {SHALLOW_TARGET}", f"{r.ratio:.3f}", r.ok) for r in rows]
+    section("2. HOG, HOGb, DSIFT at 227×227", body)
 
     log("restarts")
     batches = RESTARTS[:3] if args.quick else RESTARTS
     bodies = []
     for name in ["alexnet:conv1"] if args.quick else ["alexnet:conv1", "alexnet:conv5"]:
-        text, rel = restarts_table(name, device, image, args.rounds, budget * (2 if not args.quick else 1), batches)
+        text, rel = restarts_table(name, loaded[name], device, image, args.rounds, budget * (2 if not args.quick else 1), batches)
         bodies.append(text)
-        report.targets.append((f"`{name}`: B=4 restarts ≤ {RESTART_TARGET}× B=1", f"{rel[4]:.2f}×", rel[4] <= RESTART_TARGET))
-    report.add("3. Restarts optimised as one batch", "\n\n".join(bodies))
+        targets.append((f"`{name}`: B=4 restarts ≤ {RESTART_TARGET}× B=1", f"{rel[4]:.2f}×", rel[4] <= RESTART_TARGET))
+    section("3. Restarts optimised as one batch", "\n\n".join(bodies))
 
     if not args.no_memory:
         log("memory")
         configs = [(n, 1) for n in cnn_names + shallow] + [("alexnet:conv1", b) for b in batches if b > 1]
-        report.add("4. Peak memory", memory_rows(configs, device, 2 if args.quick else 3, torch.get_num_threads()))
+        section("4. Peak memory", memory_rows(configs, device, 2 if args.quick else 3, torch.get_num_threads()))
 
     lines = ["| representation | first call after loading, s | later calls (median), s | target | holds |",
              "|---|---:|---:|---:|---|"]
     for name, (cold, warm) in firsts.items():
         ok = max(cold, warm) <= FIRST_SNAPSHOT_TARGET
         lines.append(f"| `{name}` | {cold:.2f} | {warm:.2f} | ≤ {FIRST_SNAPSHOT_TARGET} | {verdict(ok)} |")
-        report.targets.append((f"first snapshot `{name}` ≤ {FIRST_SNAPSHOT_TARGET} s", f"{cold:.2f} s / {warm:.2f} s", ok))
+        targets.append((f"first snapshot `{name}` ≤ {FIRST_SNAPSHOT_TARGET} s", f"{cold:.2f} s / {warm:.2f} s", ok))
     log("snapshot cost")
-    lines.append("")
-    lines.append("Cost of one snapshot (a snapshot at every step against one per 10 steps, interleaved):")
-    lines.append("")
-    lines.append("| representation | ms per snapshot | in steps |")
-    lines.append("|---|---:|---:|")
+    lines += ["", "Cost of one snapshot (a snapshot at every step against one per 10 steps, interleaved):", "",
+              "| representation | ms per snapshot | in steps |", "|---|---:|---:|"]
     for name in [n for n in ("alexnet:conv1", "alexnet:conv5", "hog") if n in loaded]:
-        cost_ms, cost_steps = snapshot_cost(name, device, image, args.rounds, 10, loaded[name])
+        cost_ms, cost_steps = snapshot_cost(loaded[name], device, image, args.rounds, 10)
         lines.append(f"| `{name}` | {cost_ms:.2f} | {cost_steps:.2f} |")
-    report.add("5. Time to the first snapshot (weights loaded; measured first, before any other use)",
+    section("5. Time to the first snapshot (weights loaded; measured first, before any other use)",
                "\n".join(lines))
 
     lines = ["| target | measured | holds |", "|---|---:|---|"]
-    lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in report.targets]
-    report.add("Targets", "\n".join(lines))
+    lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in targets]
+    section("Targets", "\n".join(lines))
     return 0
 
 
