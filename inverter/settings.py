@@ -281,7 +281,7 @@ class Mask(Kind):
         """``old`` with the parts given (not ``None``) replaced."""
         old = old or CodeMask()
         merged = {name: parts[name] if parts.get(name) is not None else getattr(old, name) for name, *_ in self.parts}
-        return self.coerce(CodeMask(**merged), "mask")
+        return self.coerce(CodeMask(**merged), "the mask")
 
     def to_json(self, value: Any) -> Any:
         if value is None:
@@ -336,8 +336,10 @@ class Setting:
         flag: command-line flag (default ``--`` + the name with dashes).
         metavar: command-line placeholder.
         label: the app's label.
-        widget: the app's control (``"slider"``, ``"number"``, ``"radio"``, ``"size"``,
-            ``"jitter"``, ``"mask"``), or ``None`` when the app does not offer it.
+        widget: the app's control: ``"slider"``, ``"number"``, ``"radio"``, ``"side"`` (a
+            square's side, 0 = the representation's size), ``"pixels_auto"`` (0 = ``"auto"``),
+            ``"mask_group"`` (a channel group or range and a neighbourhood), or ``None`` when
+            the app does not offer it.
         app_range: the app's accepted range (also its control's); ``None`` = the kind's.
         app_default: the app's default, where it differs from :attr:`default`.
         advanced: listed under "Advanced" in the app.
@@ -418,12 +420,12 @@ class InversionConfig:
         metavar="η", label="Learning rate η", app_range=(0, 10))
     jitter: int | str | None = setting(
         Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last phase runs without", unit="pixels",
-        preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="jitter", app_range=(0, 64))
+        preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="pixels_auto", app_range=(0, 64))
     restarts: int = setting(
         Integer(1), "random starts optimised together as one batch; the best is the result", default=1,
         metavar="K", label="Restarts", widget="slider", app_range=(1, 8))
     seed: int = setting(
-        Integer(), "seed of the initial noise and the jitter offsets", default=0, metavar="S", label="Seed",
+        Integer(0), "seed of the initial noise and the jitter offsets", default=0, metavar="S", label="Seed",
         app_range=(0, 2**31 - 1))
     momentum: float | None = setting(
         Number(0, 1, high_open=True), "μ of the heavy-ball update", preset=True, metavar="μ", label="Momentum",
@@ -445,10 +447,10 @@ class InversionConfig:
     image_size: tuple[int, int] | None = setting(
         Size(), "size of the pre-image; default the representation's input size (227 for AlexNet)",
         unit="pixels", group="output", flag="--size", metavar="SIDE|HxW",
-        label="Image side, px (0 = the representation's)", widget="size", app_range=(16, 512), advanced=True)
+        label="Image side, px (0 = the representation's)", widget="side", app_range=(16, 512), advanced=True)
     mask: CodeMask | None = setting(
         Mask(), "which code units the data term sees: a channel range and/or the central N×N units",
-        group="code mask", label="Mask: invert from part of the code", widget="mask")
+        group="code mask", label="Mask: invert from part of the code", widget="mask_group")
     device: str | None = setting(
         Device(), "where the inversion runs: cpu, cuda, cuda:1 or auto; default where the representation is",
         group="device", metavar="DEVICE", widget=None, pinned=False)
@@ -543,6 +545,19 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
         sigma=image_sigma(representation.channels, *values["image_size"]),
         **values,
     )
+
+
+#: Resolved fields derived from a setting: they differ whenever it does.
+DERIVED = {"phases": "iterations", "sigma": "image_size"}
+
+
+def settings_differ(recorded: Mapping[str, Any], resolved: Any, overridden: set[str]) -> list[str]:
+    """The resolved settings (:meth:`Settings.to_dict`) that differ from a report's ``recorded``
+    ones, leaving out those ``overridden`` on purpose, what derives from them, and the
+    settings a report does not pin (the device)."""
+    skip = overridden | {d for d, source in DERIVED.items() if source in overridden}
+    skip |= {s.name for s in SETTINGS if not s.pinned}
+    return sorted(k for k, v in resolved.to_dict().items() if k not in skip and recorded.get(k) != v)
 
 
 def pinned_config(settings: Any, device: str | None = None) -> InversionConfig:

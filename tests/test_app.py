@@ -348,3 +348,19 @@ def test_bad_input_is_an_error_and_the_server_keeps_serving(fast, images, case):
     assert expected in str(info.value)
     assert "/tmp/" not in str(info.value)  # no server paths in messages
     assert run_tiny(fast)[5]["done"]
+
+
+def test_the_run_button_passes_each_knob_to_its_own_parameter():
+    """The browser's Run event feeds the endpoint's parameters in order: each knob is the
+    control whose elem_id is the parameter's name (a shuffled order reads one knob as another)."""
+    import inspect
+
+    from inverter.ui import build_demo
+    from inverter.ui.invert_tab import invert
+
+    demo = build_demo()
+    (run,) = [fn for fn in demo.fns.values() if fn.api_name == "invert_from_ui"]
+    names = list(inspect.signature(invert).parameters)
+    settings = [(name, block) for name, block in zip(names, run.inputs) if name not in ("image", "representation", "layer")]
+    assert len(settings) == len(names) - 4  # every parameter but image, representation, layer and progress
+    assert all(block.elem_id == name for name, block in settings), [(n, b.elem_id) for n, b in settings]

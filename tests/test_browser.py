@@ -133,7 +133,7 @@ def test_stop_halts_the_run(page):
 
 
 def test_layer_choices_and_presets_follow_the_representation(page):
-    from inverter.ui.common import default_layer, layer_names, preset_knobs
+    from inverter.ui.choices import default_layer, layer_names, preset_knobs
 
     page.click("#representation input")
     page.locator("[role=option]", has_text="alexnet").first.click()

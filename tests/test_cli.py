@@ -266,3 +266,18 @@ def test_pinned_config_resolves_to_the_same_settings_for_every_field(tiny_cnn):
     untested = {f.name for f in dataclasses.fields(InversionConfig)} - changed - {"device"}
     assert not untested, f"the test sets no non-default value for {sorted(untested)}"
     assert resolve_settings(tiny_cnn, pinned_config(settings)) == settings
+
+
+def test_a_bug_shows_as_one_with_its_traceback(files, capsys, monkeypatch):
+    """Anything that is not an InverterError is a bug: the traceback, then one line saying so."""
+    import inverter.engine
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a deliberate bug")
+
+    monkeypatch.setattr(inverter.engine, "invert", broken)
+    assert main([str(files["image"]), "-r", "vgg16:conv1_1", "--weights", str(files["weights"]), "--quiet",
+                 "-o", str(files["root"] / "bug.png")]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: a deliberate bug" in err
+    assert err.strip().splitlines()[-1].startswith("error: internal error, a bug in inverter (ZeroDivisionError")

@@ -8,9 +8,12 @@ sets the real environment variables to check that they are honoured end to end.
 """
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +238,147 @@ def test_environment_variables_select_the_offline_cache(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert np.isclose(float(done.stdout.strip()), float(tensors["features.0.weight"].double().sum()), rtol=1e-6)
+
+
+# --- every kind of Hub failure, from a fake Hub on loopback -------------------------------------
+
+FAKE_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+class _FakeHub(http.server.BaseHTTPRequestHandler):
+    """Answers ``/{org}/{repo}/resolve/{revision}/{file}`` as the Hub does, by repo name:
+    ``org/gated`` is gated, ``org/missing`` does not exist, revision ``nope`` does not exist,
+    and ``org/repo`` has one file, ``w.safetensors`` (the server's ``payload``)."""
+
+    payload = b""
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _answer(self, body: bool) -> None:
+        parts = self.path.split("?")[0].split("/")
+        repo, revision, name = "/".join(parts[1:3]), parts[4:5], "/".join(parts[5:])
+        if len(parts) < 6 or parts[3] != "resolve":
+            code, headers = 404, {"X-Error-Code": "EntryNotFound"}
+        elif repo == "org/gated":
+            code, headers = 403, {"X-Error-Code": "GatedRepo", "X-Error-Message": "Access to model org/gated is restricted"}
+        elif repo != "org/repo":
+            code, headers = 401, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"}
+        elif revision != ["main"]:
+            code, headers = 404, {"X-Error-Code": "RevisionNotFound", "X-Error-Message": f"Invalid rev id: {revision}"}
+        elif name != "w.safetensors":
+            code, headers = 404, {"X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found"}
+        else:
+            code, headers = 200, {"ETag": '"fake-etag"', "X-Repo-Commit": FAKE_COMMIT}
+        self.send_response(code)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(self.payload)) if code == 200 else "0")
+        self.end_headers()
+        if body and code == 200:
+            self.wfile.write(self.payload)
+
+    def do_HEAD(self):
+        self._answer(body=False)
+
+    def do_GET(self):
+        self._answer(body=True)
+
+
+@pytest.fixture(scope="module")
+def fake_hub(tmp_path_factory):
+    """A fake Hub on 127.0.0.1 serving VGG-16 conv1_1 tensors as org/repo's w.safetensors; yields (url, tensors)."""
+    tensors = conv1_1(seed=9)
+    path = tmp_path_factory.mktemp("fake-hub") / "w.safetensors"
+    save_file(tensors, str(path))
+    handler = type("Handler", (_FakeHub,), {"payload": path.read_bytes()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", tensors
+    server.shutdown()
+
+
+def test_each_kind_of_hub_failure_has_its_own_message_and_fix(fake_hub, tmp_path):
+    """The real huggingface_hub client against the fake Hub (HF_ENDPOINT is read at import:
+    a fresh process); the one good file also downloads and loads through the same path."""
+    url, tensors = fake_hub
+    script = (
+        "import json\n"
+        "from inverter import load_representation\n"
+        "from inverter.errors import WeightsError\n"
+        "out = {}\n"
+        "for name, weights in [('gated', 'hf://org/gated/w.safetensors'), ('missing', 'hf://org/missing/w.safetensors'),\n"
+        "                      ('revision', 'hf://org/repo@nope/w.safetensors'), ('file', 'hf://org/repo/x.safetensors')]:\n"
+        "    try:\n"
+        "        load_representation('vgg16:conv1_1', weights=weights, device='cpu')\n"
+        "        out[name] = None\n"
+        "    except WeightsError as err:\n"
+        "        out[name] = str(err)\n"
+        "rep = load_representation('vgg16:conv1_1', weights='hf://org/repo@main/w.safetensors', device='cpu')\n"
+        "out['loaded'] = float(rep.body.state_dict()['features.0.weight'].double().sum())\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": url, "HF_HUB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_HOME", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    messages = json.loads(done.stdout.strip().splitlines()[-1])
+    assert np.isclose(messages.pop("loaded"), float(tensors["features.0.weight"].double().sum()), rtol=1e-6)
+    expected = {
+        "gated": ("the repo is gated", "accept its conditions at https://huggingface.co/org/gated"),
+        "missing": ("no such repo", "check the repo's name; for a private repo log in"),
+        "revision": ("has no revision 'nope'", "use one of its branches, tags or commits"),
+        "file": ("has no such file", "check the file's name"),
+    }
+    for kind, (reason, fix) in expected.items():
+        message = messages[kind]
+        assert message and reason in message and f"Fix: {fix}" in message, (kind, message)
+        assert "\n" not in message and "INVERTER_WEIGHTS_VGG16" in message  # one line, with the other way out
+    assert len({m.split(":")[1] for m in messages.values()}) == 4  # four different explanations
+
+
+# --- the environment chooses weights for every front end; describing them never loads them -------
+
+
+def test_environment_chooses_the_family_default_for_the_python_api_and_the_cli(tmp_path, monkeypatch, capsys):
+    from skimage import data, io
+
+    from inverter.cli import main
+
+    path = tmp_path / "env.safetensors"
+    save_file(conv1_1(seed=4), str(path))
+    monkeypatch.setenv("INVERTER_WEIGHTS_VGG16", str(path))
+    rep = load_representation("vgg16:conv1_1", device="cpu")  # Python: no weights argument
+    assert torch.equal(rep.body.state_dict()["features.0.weight"], conv1_1(seed=4)["features.0.weight"])
+    image, report = tmp_path / "in.png", tmp_path / "r.json"
+    io.imsave(image, data.astronaut()[::16, ::16], check_contrast=False)
+    assert main(["invert", str(image), "-r", "vgg16:conv1_1", "--iterations", "2", "--size", "16", "--quiet",
+                 "-o", str(tmp_path / "out.png"), "--report", str(report)]) == 0, capsys.readouterr().err  # fmt: skip
+    written = json.loads(report.read_text())
+    assert written["run"]["weights"] == str(path.resolve())  # pinned: the report re-runs without the variable
+    assert written["weights_origin"].startswith(str(path.resolve())) and "$INVERTER_WEIGHTS_VGG16" in written["weights_origin"]
+    monkeypatch.setenv("INVERTER_WEIGHTS_VGG16", str(tmp_path / "absent.safetensors"))
+    assert main(["invert", str(image), "-r", "vgg16:conv1_1", "--iterations", "2", "--quiet"]) == 1
+    assert "weights file not found" in capsys.readouterr().err
+
+
+def test_describing_weights_never_loads_them(tmp_path, monkeypatch):
+    from inverter.report import weights_origin
+    from inverter.ui.choices import catalogue, weights_note
+
+    path = tmp_path / "w.safetensors"
+    save_file(conv1_1(), str(path))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded to describe them")
+
+    monkeypatch.setattr(hub, "read_safetensors", refuse)
+    monkeypatch.setattr(hub, "download", refuse)
+    monkeypatch.setenv("INVERTER_WEIGHTS_ALEXNET", str(path))
+    assert weights_origin("vgg16:conv1_1", str(path)).startswith(str(path.resolve()))
+    assert weights_origin("vgg16", None) == "Hub timm/vgg16.tv_in1k/model.safetensors"
+    assert weights_origin("hog", None) == "none (no learned weights)"
+    assert str(path) in weights_note("alexnet") and "INVERTER_WEIGHTS_ALEXNET" in weights_note("alexnet")
+    assert catalogue()["alexnet"]["weights"] == str(path.resolve())

@@ -88,19 +88,7 @@ def run_spec(args: argparse.Namespace, document: Document | None = None) -> tupl
     return run, data, overridden
 
 
-def _warn_if_settings_differ(recorded: dict[str, Any], settings: dict[str, Any], overridden: set[str]) -> None:
-    """Warn when a re-run resolves to other settings than the report's (changed presets)."""
-    if not recorded or "representation" in overridden:
-        return
-    derived = {"iterations": {"phases"}, "image_size": {"sigma"}}
-    skip = {"device"} | overridden | {d for key in overridden for d in derived.get(key, ())}
-    differ = sorted(k for k, v in settings.items() if k not in skip and recorded.get(k) != v)
-    if differ:
-        print(f"warning: settings differ from the config file's: {', '.join(differ)}", file=sys.stderr)
-
-
 def _run(args: argparse.Namespace, document: Document | None) -> int:
-    import torch
     from skimage import io
     from tqdm import tqdm
 
@@ -110,7 +98,7 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
     from ..report import RunSpec, build_report, snapshot_record, write_report
     from ..representations import get_family, load_representation, parse_name
     from ..representations.registry import resolve_weights
-    from ..settings import pinned_config, resolve_settings
+    from ..settings import pinned_config, resolve_settings, settings_differ
     from ..weights import describe, file_sha256, weights_text
 
     start = time.perf_counter()
@@ -125,20 +113,24 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
     if recorded_sha and recorded_sha != sha:
         print(f"warning: {image_path} is not the file the config was made with (sha256 differs)", file=sys.stderr)
 
-    # Seeds the architectures' random init too, so that --weights random is reproducible.
-    torch.manual_seed(run.config.seed)
-    representation = load_representation(run.representation, weights=chosen.spec, device=run.config.device)
+    # The run's seed seeds a random init too, so that --weights random is reproducible.
+    representation = load_representation(run.representation, weights=chosen.spec, device=run.config.device,
+                                          seed=run.config.seed)  # fmt: skip
     settings = resolve_settings(representation, run.config)
-    _warn_if_settings_differ(data.get("settings") or {}, settings.to_dict(), overridden)
+    if data.get("settings") and "representation" not in overridden:
+        differ = settings_differ(data["settings"], settings, overridden)
+        if differ:
+            print(f"warning: settings differ from the config file's: {', '.join(differ)}", file=sys.stderr)
     weights = absolute(weights_text(chosen.spec)) if family.needs_weights else None
     pinned = RunSpec(image_path, representation.name, weights, pinned_config(settings, run.config.device))
 
     output = Path(args.output) if args.output else Path(f"{Path(run.image).stem}.{representation.name.replace(':', '-')}.png")
     history, first, final = [], None, None
-    bar = tqdm(total=settings.iterations, desc=representation.name, unit="step", disable=args.quiet, file=sys.stderr)
+    bar = tqdm(desc=representation.name, unit="step", disable=args.quiet, file=sys.stderr)
     with bar:
         for shot in invert(representation, image, pinned.config):
             first = shot if first is None else first
+            bar.total = shot.total_steps
             final = shot
             history.append(snapshot_record(shot))
             bar.update(shot.step - bar.n)
@@ -154,7 +146,7 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
     result = report["result"]
     psnr = f"{result['psnr_db']:.2f} dB" if result["psnr_db"] != float("inf") else "inf"
     summary = (
-        f"wrote {output} (best of {settings.restarts} restart(s): relative error "
+        f"wrote {output} (best of {len(final.relative_error)} restart(s): relative error "
         f"{result['initial_relative_error']:.4f} → {result['relative_error']:.4f}, PSNR {psnr}, "
         f"SSIM {result['ssim']:.3f}, {final.elapsed:.1f} s)"
     )

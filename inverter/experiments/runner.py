@@ -36,13 +36,9 @@ class _Networks:
 
     def __call__(self, layer: str) -> Representation:
         if layer not in self._cache:
-            if self.weights == "random":
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed)
-                    rep = load_representation(self.family.name, layer, weights="random", device=self.device)
-            else:
-                rep = load_representation(self.family.name, layer, weights=self.weights, device=self.device)
-            self._cache[layer] = rep
+            seed = self.seed if self.weights == "random" else None
+            self._cache[layer] = load_representation(self.family.name, layer, weights=self.weights,
+                                                     device=self.device, seed=seed)  # fmt: skip
         return self._cache[layer]
 
     def code_shape(self, layer: str, size: tuple[int, int] | None) -> tuple[int, ...]:

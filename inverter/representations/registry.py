@@ -69,6 +69,7 @@ def load_representation(
     *,
     weights: WeightsSpec | str | Path | None = None,
     device: torch.device | str | None = None,
+    seed: int | None = None,
 ) -> Representation:
     """Build a frozen representation, truncated at ``layer``.
 
@@ -79,6 +80,9 @@ def load_representation(
             family's default source, or ``$INVERTER_WEIGHTS_<FAMILY>``), a local
             ``.safetensors`` path, ``"hf://ORG/REPO/FILE.safetensors"``, ``"random"``.
         device: where the module lives; default :func:`inverter.devices.default_device`.
+        seed: seed of a random initialisation (``weights="random"``), so that the same seed
+            builds the same network; the caller's torch RNG is left as it was. ``None``:
+            torch's global RNG, as it stands.
 
     Raises:
         UnknownNameError: unknown family or layer (the message lists the known ones).
@@ -94,7 +98,10 @@ def load_representation(
     target = resolve_device(device)
     chosen = resolve_weights(family, weights)
     try:
-        rep = family.build(spec.name, chosen.spec if family.needs_weights else None)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            rep = family.build(spec.name, chosen.spec if family.needs_weights else None)
     except WeightsError as err:
         raise WeightsError(f"{err} {weights_module.fix_hint(family.name)}") from err
     return rep.freeze().to(target)

@@ -28,7 +28,7 @@ INTRO = (
 #: Small pre-images (32–64 px) are shown enlarged, with crisp pixels.
 CSS = """
 #reconstruction img, #reference img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
-#restarts img { image-rendering: pixelated; }
+#gallery img { image-rendering: pixelated; }
 """
 
 

@@ -18,7 +18,7 @@ import gradio as gr
 
 from ..errors import SettingError
 from ..masks import CodeMask
-from ..settings import SETTINGS, Choice, Integer, Setting
+from ..settings import SETTINGS, Choice, Integer, InversionConfig, Setting
 
 #: The mask's channel groups; the halves are the paper's two filter groups of AlexNet.
 MASK_GROUPS = ("all", "first half", "second half", "custom range")
@@ -40,14 +40,14 @@ def offered(settings: Sequence[Setting] = SETTINGS) -> list[Setting]:
 
 def params_of(s: Setting) -> tuple[str, ...]:
     """The endpoint parameters of one setting (one, or the mask's four)."""
-    return tuple(MASK_PARAMS) if s.widget == "mask" else (s.name,)
+    return tuple(MASK_PARAMS) if s.widget == "mask_group" else (s.name,)
 
 
 def _doc(s: Setting) -> str:
-    if s.widget == "size":
+    if s.widget == "side":
         low, high = s.app_range or (0, 0)
         return f"{s.help} ({s.unit}): a square side {low:g}…{high:g}; 0 = the representation's own"
-    if s.widget == "jitter":
+    if s.widget == "pixels_auto":
         return f"{s.help} ({s.unit}): 1 = off, 0 = IJCV's max(round(stride/4), 1); None = the layer's preset"
     bounds = f"; {s.app_range[0]:g}…{s.app_range[1]:g}" if s.app_range else ""
     return s.doc + bounds
@@ -57,18 +57,18 @@ def parameter_docs(settings: Sequence[Setting] = SETTINGS) -> dict[str, str]:
     """``{parameter: description}`` of the settings' endpoint parameters."""
     docs: dict[str, str] = {}
     for s in offered(settings):
-        docs.update(MASK_PARAMS if s.widget == "mask" else {s.name: _doc(s)})
+        docs.update(MASK_PARAMS if s.widget == "mask_group" else {s.name: _doc(s)})
     return docs
 
 
 def _integer(s: Setting) -> bool:
-    return isinstance(s.kind, Integer) or s.widget in ("size", "jitter")
+    return isinstance(s.kind, Integer) or s.widget in ("side", "pixels_auto")
 
 
 def _initial(s: Setting, preset: Mapping[str, Any]) -> Any:
     """The control's starting value: the preset's, the app's default, 0 for "the representation's size"."""
     value = preset.get(s.name) if s.preset else s.initial
-    return 0 if s.widget == "size" and value is None else value
+    return 0 if s.widget == "side" and value is None else value
 
 
 def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any = None, prefix: str = "",
@@ -84,7 +84,7 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
     value = _initial(s, preset or {}) if value is None else value
     low, high = s.app_range or (None, None)
     label = s.label or s.name
-    if s.widget == "mask":
+    if s.widget == "mask_group":
         with gr.Accordion(label, open=False):
             group = gr.Radio(list(MASK_GROUPS), value="all", label="Channels", elem_id=f"{prefix}mask_channels")
             with gr.Row():
@@ -93,8 +93,8 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
                                  elem_id=f"{prefix}channel_stop")  # fmt: skip
             size = gr.Number(0, label="Central N×N units only (0 = all)", precision=0, minimum=0, elem_id=f"{prefix}neighbourhood")
         return dict(zip(MASK_PARAMS, (group, start, stop, size)))
-    if s.widget in ("slider", "size"):
-        low = 0 if s.widget == "size" else low
+    if s.widget in ("slider", "side"):
+        low = 0 if s.widget == "side" else low
         label = f"{label} (≤ {high:g})" if s.widget == "slider" and high is not None else label
         return {s.name: gr.Slider(low, high, value=value, step=1, precision=0, label=label, elem_id=prefix + s.name,
                                   **options)}  # fmt: skip
@@ -106,7 +106,7 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
 
 def api_inputs(s: Setting, docs: Mapping[str, str]) -> dict[str, gr.components.Component]:
     """Hidden inputs of the ``/invert`` endpoint for ``s`` (``None`` = the layer's preset)."""
-    if s.widget == "mask":
+    if s.widget == "mask_group":
         return {"mask_channels": gr.Dropdown(list(MASK_GROUPS), value="all", label=f"mask_channels: {docs['mask_channels']}"),
                 **{name: gr.Number(0, precision=0, label=f"{name}: {docs[name]}") for name in list(MASK_PARAMS)[1:]}}  # fmt: skip
     value = _initial(s, {})
@@ -131,16 +131,16 @@ def read_settings(raw: Mapping[str, Any], settings: Sequence[Setting] = SETTINGS
     values: dict[str, Any] = {}
     for s in offered(settings):
         value = raw.get(s.name)
-        if s.widget == "mask":
+        if s.widget == "mask_group":
             read_mask(raw, None)
             continue
-        if s.widget == "size":
+        if s.widget == "side":
             side = Integer(0).coerce(0 if _blank(value) else value, s.name)
             low, high = s.app_range or (0, 0)
             if side and not low <= side <= high:
                 raise SettingError(f"{s.name} must be 0 (the representation's own) or {low:g}…{high:g}, got {side}")
             values[s.name] = (side, side) if side else None
-        elif s.widget == "jitter":
+        elif s.widget == "pixels_auto":
             pixels = None if _blank(value) else Integer().coerce(value, s.name, s.app_range)
             values[s.name] = "auto" if pixels == 0 else pixels
         else:
@@ -172,6 +172,13 @@ def read_mask(raw: Mapping[str, Any], channels: int | None) -> CodeMask | None:
     if selected is None and size == 0:
         return None
     return CodeMask(channels=selected, neighbourhood=size or None)
+
+
+def resolve_masks(config: InversionConfig, raw: Mapping[str, Any], representation: Any) -> InversionConfig:
+    """``config`` with its mask read from the raw values against ``representation``'s code
+    (at the config's image size: the halves need its channel count)."""
+    channels = representation.code_shape(config.image_size)[0]
+    return config.replace(**{s.name: read_mask(raw, channels) for s in offered() if s.widget == "mask_group"})
 
 
 def _python_type(s: Setting, param: str) -> type:

@@ -26,7 +26,7 @@ from ..settings import InversionConfig
 from ..weights import describe, weights_text
 from .choices import family_of, get_representation
 from .errors import guarded, user_errors
-from .form import read_mask, read_settings
+from .form import read_settings, resolve_masks
 from .results import RunInfo, RunRecord
 from .uploads import read_upload, upload_name, upload_path
 from .zerogpu import gpu
@@ -89,8 +89,7 @@ def build_request(values: dict[str, Any]) -> RunRequest:
 
 def with_mask(request: RunRequest, rep: Representation) -> RunRequest:
     """``request`` with its mask resolved against ``rep``'s code (the halves need its channel count)."""
-    channels = rep.code_shape(request.config.image_size)[0]
-    return dataclasses.replace(request, config=request.config.replace(mask=read_mask(request.raw, channels)))
+    return dataclasses.replace(request, config=resolve_masks(request.config, request.raw, rep))
 
 
 def _gpu_seconds(request: RunRequest) -> int:

@@ -21,7 +21,7 @@ import gradio as gr
 from ..settings import SETTINGS
 from .choices import default_family, default_layer, family_names, layer_names, preset_knobs, weights_note
 from .errors import user_errors
-from .form import api_inputs, controls, endpoint, offered, parameter_docs
+from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of
 from .invert_run import Outputs, run_inversion
 from .uploads import DOWNSCALE_SIDE, MAX_UPLOAD_SIDE
 
@@ -92,13 +92,13 @@ def api_parameter_docs() -> dict[str, str]:
 def _knobs(preset: dict[str, Any]) -> dict[str, gr.components.Component]:
     """Every offered setting's control, main ones in rows, then the mask and the advanced ones in accordions."""
     knobs: dict[str, gr.components.Component] = {}
-    main = [s for s in offered() if not s.advanced and s.widget != "mask"]
+    main = [s for s in offered() if not s.advanced and s.widget != "mask_group"]
     for start in range(0, len(main), 3):
         with gr.Row():
             for s in main[start : start + 3]:
                 knobs.update(controls(s, preset))
     for s in offered():
-        if s.widget == "mask":
+        if s.widget == "mask_group":
             knobs.update(controls(s, preset))
     with gr.Accordion("Advanced", open=False):
         advanced = [s for s in offered() if s.advanced]
@@ -138,7 +138,7 @@ def build_invert_tab() -> InvertTab:
                                 elem_id="reconstruction")
                 reference = gr.Image(label="Reference: the input as Φ sees it", format="png", interactive=False,
                                      height=300, elem_id="reference")
-            gallery = gr.Gallery(label="All restarts", columns=4, height=180, format="png", elem_id="restarts",
+            gallery = gr.Gallery(label="All restarts", columns=4, height=180, format="png", elem_id="gallery",
                                  object_fit="contain", allow_preview=True, fit_columns=False)
             with gr.Row():
                 error_plot = gr.LinePlot(None, x="step", y="relative_error", color="restart", height=220,
@@ -156,7 +156,8 @@ def build_invert_tab() -> InvertTab:
                           api_visibility="private", queue=False)
     layer_box.input(on_layer, [representation, layer_box], preset_outputs, api_visibility="private", queue=False)
     run_event = run.click(
-        invert, [image, representation, layer_box, *knobs.values()], outputs, api_name="invert_from_ui",
+        invert, [image, representation, layer_box, *(knobs[p] for s in offered() for p in params_of(s))], outputs,
+        api_name="invert_from_ui",
         api_visibility="private", preprocess=False, concurrency_id="inversion", show_progress="minimal", show_progress_on=[status],
     )  # fmt: skip
     stop.click(None, cancels=[run_event])
@@ -166,8 +167,8 @@ def build_invert_tab() -> InvertTab:
 
 def _limits_text() -> str:
     """The app's limits, from the schema's app ranges."""
-    limits = [f"{s.name} ≤ {s.app_range[1]:g}" for s in SETTINGS if s.widget in ("slider", "size") and s.app_range
-              and not s.advanced or s.widget == "size"]  # fmt: skip
+    limits = [f"{s.name} ≤ {s.app_range[1]:g}" for s in SETTINGS if s.widget in ("slider", "side") and s.app_range
+              and not s.advanced or s.widget == "side"]  # fmt: skip
     return (f"Limits: {', '.join(limits)}; uploads above {DOWNSCALE_SIDE} px are downscaled, above "
             f"{MAX_UPLOAD_SIDE} px rejected.")
 
