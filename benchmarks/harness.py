@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 from inverter import invert  # noqa: E402
 from inverter.engine import forward_in_precision  # noqa: E402
 from inverter.errors import InverterError  # noqa: E402
-from inverter.representations import families, load_representation  # noqa: E402
+from inverter.representations import get_family, load_representation, parse_name  # noqa: E402
 from inverter.representations.base import Representation  # noqa: E402
 
 #: The arithmetic of Φ in :func:`engine_blocks` and :func:`baseline_blocks` alike
@@ -56,7 +56,7 @@ def sample_photo(name: str) -> np.ndarray:
 
 def representation(name: str, device: torch.device | str, weights: str | None = "random") -> Representation:
     """``name`` loaded frozen on ``device``; ``weights`` (default random) go to CNNs, shallow families take none."""
-    needs_weights = families()[name.partition(":")[0]].needs_weights
+    needs_weights = get_family(parse_name(name)[0]).needs_weights
     rep = load_representation(name, weights=weights if needs_weights else None, device=device)
     assert not rep.training and not any(p.requires_grad for p in rep.parameters()), "representation not frozen"
     return rep

@@ -182,7 +182,7 @@ def invert(
     target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
     with torch.no_grad():
         target = code(target_pixels)
-    mask = CodeMask(**settings.mask).tensor(tuple(target.shape[1:]), device) if settings.mask else None
+    mask = rep.mask_tensor(CodeMask(**settings.mask), settings.image_size, device) if settings.mask else None
     target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
     # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual. Φ's backward is linear, so it is
     # fed r and the one scalar (one target for all restarts) is applied in the update, for free.

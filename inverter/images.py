@@ -72,13 +72,19 @@ def load_image(path: str | Path) -> np.ndarray:
     return as_rgb_float(array)
 
 
-def prepare_image(image: np.ndarray, size: tuple[int, int], grey: bool = False) -> np.ndarray:
+#: Spline orders of :func:`skimage.transform.resize` by interpolation name (as timm's configs name them).
+INTERPOLATION_ORDERS = {"nearest": 0, "bilinear": 1, "bicubic": 3}
+
+
+def prepare_image(image: np.ndarray, size: tuple[int, int], grey: bool = False,
+                  interpolation: str = "bilinear") -> np.ndarray:  # fmt: skip
     """Crop to the target aspect, resize (anti-aliased) and optionally convert to grey.
 
     Args:
         image: any image accepted by :func:`as_rgb_float`.
         size: output ``(H, W)`` in pixels.
         grey: convert to luminance (``skimage.color.rgb2gray`` weights).
+        interpolation: ``"bilinear"``, ``"bicubic"`` or ``"nearest"`` (other names: bilinear).
 
     Returns:
         ``[H, W, C]`` float32 in ``[0, 1]``, ``C = 1`` if grey else 3.
@@ -95,7 +101,8 @@ def prepare_image(image: np.ndarray, size: tuple[int, int], grey: bool = False) 
         top = (h - new_h) // 2
         rgb = rgb[top : top + new_h]
     if rgb.shape[:2] != tuple(size):
-        rgb = transform.resize(rgb, size, anti_aliasing=True, preserve_range=True)
+        order = INTERPOLATION_ORDERS.get(interpolation, 1)
+        rgb = transform.resize(rgb, size, order=order, anti_aliasing=True, preserve_range=True)
     rgb = np.clip(rgb, 0.0, 1.0)
     if grey:
         return color.rgb2gray(rgb)[..., None].astype(np.float32)

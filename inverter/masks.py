@@ -9,6 +9,10 @@ import torch
 from .errors import SettingError
 
 
+#: What a mask may select of a transformer's tokens (``None`` = all of them).
+TOKEN_CHOICES = (None, "cls", "patch")
+
+
 @dataclass(frozen=True)
 class CodeMask:
     """Which units of a code ``[C, H, W]`` (or ``[C]``) the data term sees.
@@ -18,10 +22,14 @@ class CodeMask:
             The paper's two AlexNet filter groups are ``(0, C//2)`` and ``(C//2, C)``.
         neighbourhood: keep only the central ``N × N`` units of each channel (the CVPR
             code's centring rule); ``None`` = all. Ignored for codes without space.
+        tokens: for a transformer's token code, ``"cls"`` (the class/prefix tokens only)
+            or ``"patch"`` (the patch tokens only); ``None`` = every token. The
+            representation applies it (:meth:`inverter.representations.Representation.mask_tensor`).
     """
 
     channels: tuple[int, int] | None = None
     neighbourhood: int | None = None
+    tokens: str | None = None
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -30,11 +38,13 @@ class CodeMask:
                 raise SettingError(f"channel range must satisfy 0 ≤ start < stop, got {self.channels}")
         if self.neighbourhood is not None and self.neighbourhood < 1:
             raise SettingError(f"neighbourhood must be ≥ 1 unit, got {self.neighbourhood}")
+        if self.tokens not in TOKEN_CHOICES:
+            raise SettingError(f"tokens must be one of {', '.join(map(repr, TOKEN_CHOICES))}, got {self.tokens!r}")
 
     @property
     def is_full(self) -> bool:
         """True when the mask selects every unit."""
-        return self.channels is None and self.neighbourhood is None
+        return self.channels is None and self.neighbourhood is None and self.tokens is None
 
     def check(self, code_shape: tuple[int, ...]) -> None:
         """Raise :class:`SettingError` unless the mask selects units of a code of ``code_shape`` (no batch)."""
@@ -46,7 +56,8 @@ class CodeMask:
             )
 
     def tensor(self, code_shape: tuple[int, ...], device: torch.device | str | None = None) -> torch.Tensor:
-        """The 0/1 float mask of shape ``[1, *code_shape]`` (``code_shape`` without batch).
+        """The 0/1 float mask of shape ``[1, *code_shape]`` (``code_shape`` without batch) of
+        a ``(C, H, W)`` or ``(C,)`` code (channels and neighbourhood; not ``tokens``).
 
         Raises:
             SettingError: the channel range lies outside the code.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, ClassVar
 
 from .errors import SettingError
-from .masks import CodeMask
+from .masks import TOKEN_CHOICES, CodeMask
 
 DISPLAY_MODES = ("minmax", "clip")
 INIT_MODES = ("gaussian", "uniform")
@@ -246,28 +246,33 @@ class Mask(Kind):
     #: ``(attribute of CodeMask, command-line flag, metavar, help)``
     parts: ClassVar[tuple[tuple[str, str, str, str], ...]] = (
         ("channels", "--channels", "START:STOP", "invert from this channel range only (stop exclusive)"),
-        ("neighbourhood", "--neighbourhood", "N", "invert from the central N×N units only"),
+        ("neighbourhood", "--neighbourhood", "N", "invert from the central N×N units only (of the patch grid, "
+                                                   "for a transformer)"),
+        ("tokens", "--tokens", "cls|patch", "transformer layers: invert from the class tokens or the patch tokens only"),
     )
 
     def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> CodeMask | None:
         if value is None or isinstance(value, CodeMask):
             return None if value is None or value.is_full else value
-        if not isinstance(value, Mapping) or set(value) - {"channels", "neighbourhood"}:
-            raise SettingError(f"{name} must be {{'channels': [START, STOP] | null, 'neighbourhood': N | null}}, "
-                               f"got {value!r}")  # fmt: skip
+        if not isinstance(value, Mapping) or set(value) - {part for part, *_ in self.parts}:
+            raise SettingError(f"{name} must be {{'channels': [START, STOP] | null, 'neighbourhood': N | null, "
+                               f"'tokens': 'cls' | 'patch' | null}}, got {value!r}")  # fmt: skip
         channels, size = value.get("channels"), value.get("neighbourhood")
         try:
             return self.coerce(CodeMask(
                 channels=None if channels is None else tuple(Integer(0).coerce(c, f"{name} channel") for c in channels),
                 neighbourhood=None if size is None else Integer(1).coerce(size, f"{name} neighbourhood"),
+                tokens=value.get("tokens"),
             ), name)  # fmt: skip
         except TypeError:
             raise SettingError(f"{name}: channels must be [START, STOP], got {channels!r}") from None
 
     def parse_part(self, part: str, text: str) -> Any:
-        """One command-line part: ``START:STOP`` (channels) or ``N`` (neighbourhood)."""
+        """One command-line part: ``START:STOP`` (channels), ``N`` (neighbourhood), ``cls|patch`` (tokens)."""
         if part == "neighbourhood":
             return Integer(1).parse_text(text, "neighbourhood")
+        if part == "tokens":
+            return Choice(tuple(t for t in TOKEN_CHOICES if t)).coerce(text, "tokens")
         start, sep, stop = text.partition(":")
         try:
             values = (int(start), int(stop)) if sep else None
@@ -292,11 +297,11 @@ class Mask(Kind):
     def resolve(self, value: CodeMask | None, context: "Context") -> dict | None:
         if value is None:
             return None
-        value.check(context.code_shape())
+        context.representation.mask_tensor(value, context.values["image_size"])  # the representation checks it
         return dataclasses.asdict(value)
 
     def describe(self) -> str:
-        return "a channel range START:STOP and/or a central N×N neighbourhood"
+        return "a channel range START:STOP, a central N×N neighbourhood and/or the tokens of a transformer"
 
 
 @dataclass(frozen=True)
@@ -481,10 +486,6 @@ class Context:
 
     representation: Any
     values: dict[str, Any]
-
-    def code_shape(self) -> tuple[int, ...]:
-        """The code's shape without batch at the resolved image size."""
-        return tuple(self.representation.code_shape(self.values["image_size"]))
 
 
 def _settings_fields() -> list[tuple[str, Any, Any]]:

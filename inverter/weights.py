@@ -36,6 +36,12 @@ from .errors import WeightsError
 
 
 # ------------------------------------------------------------------------------ the typed value
+#: File name endings of pickled weights, which are never read.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+#: Pickled weight files that Hub repos commonly hold instead of (or beside) a ``.safetensors`` one.
+PICKLE_NAMES = ("pytorch_model.bin", "open_clip_pytorch_model.bin", "model.pth")
+
+
 class WeightsSpec:
     """Base of the four kinds of weights argument (see the module docstring)."""
 
@@ -92,8 +98,10 @@ def parse_weights(value: WeightsSpec | str | Path | None) -> WeightsSpec:
     if text.startswith("hf://"):
         return _parse_hub_uri(text)
     path = Path(text).expanduser()
-    if path.suffix.lower() in (".bin", ".pt", ".pth", ".ckpt", ".pkl"):
+    if path.suffix.lower() in PICKLE_SUFFIXES:
         raise WeightsError(f"{path.name} is a pickle file; only .safetensors weights are read (nothing is unpickled)")
+    if path.suffix.lower() != ".safetensors":
+        raise WeightsError(f"{path.name} is not a readable .safetensors file: weights are read from .safetensors files only")
     return LocalFile(path.resolve())
 
 
@@ -270,9 +278,12 @@ def download(spec: HubFile) -> Path:
         else:
             reason, fix = f"{type(err).__name__}", "see the message above"
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        pickles = [name for name in PICKLE_NAMES if in_hub_cache(HubFile(spec.repo_id, name, spec.revision))]
+        refused = (f" The repo's cached {', '.join(pickles)} is pickled weights, which inverter never loads: convert "
+                   "it to .safetensors." if pickles else "")  # fmt: skip
         raise WeightsError(
             f"could not get weights {spec.filename!r} from Hugging Face Hub repo {spec.repo_id!r}: "
-            f"{reason.format(revision=spec.revision)} ({type(err).__name__}: {detail}). "
+            f"{reason.format(revision=spec.revision)} ({type(err).__name__}: {detail}).{refused} "
             f"Fix: {fix.format(repo=spec.repo_id, download=command)}."
         ) from err
 

@@ -52,6 +52,41 @@ def photo() -> np.ndarray:
     return data.astronaut()
 
 
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def cache_hub_file(root: Path, repo_id: str, filename: str, write) -> Path:
+    """Put a file into a Hugging Face cache under ``root`` as the ``main`` revision of
+    model repo ``repo_id``: ``write(path)`` writes it. Returns ``root``."""
+    repo_dir = root / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / HUB_COMMIT
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(HUB_COMMIT)
+    write(snapshot / filename)
+    return root
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """An empty offline Hub cache, its state dicts read afresh; returns its root (see :func:`cache_hub_file`).
+
+    huggingface_hub reads ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` at import and looks them up
+    on its ``constants`` module at call time: in-process tests patch those attributes.
+    """
+    import huggingface_hub.constants as constants
+
+    from inverter import weights
+
+    root = tmp_path / "hf-cache"
+    root.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    weights.clear_cache()
+    yield root
+    weights.clear_cache()
+
+
 @pytest.fixture
 def squeezenet_weights() -> Path:
     """Path of the real SqueezeNet 1.1 ImageNet weights; skips where ../shared is absent."""

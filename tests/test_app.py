@@ -21,7 +21,7 @@ from PIL import Image  # noqa: E402
 
 from conftest import SQUEEZENET_FILE, TinyCNN  # noqa: E402
 from serving import free_port, wait_until  # noqa: E402
-from inverter.representations import families, list_representations, register  # noqa: E402
+from inverter.representations import families, list_representations, register, suggested_names  # noqa: E402
 from inverter.representations import registry  # noqa: E402
 from inverter.representations.base import Family, LayerSpec, Preset  # noqa: E402
 
@@ -117,10 +117,11 @@ def test_api_lists_endpoints_and_representations(client):
     assert names[:4] == ["image", "representation", "layer", "iterations"]
     assert "restarts" in names and "neighbourhood" in names
     catalogue = client.predict(api_name="/representations")
-    assert set(catalogue) == set(families())
+    assert set(catalogue) == set(suggested_names()) >= set(families()) | {"timm:resnet50.a1_in1k"}
     for name, layers in list_representations().items():
         assert [layer["name"] for layer in catalogue[name]["layers"]] == layers
         assert catalogue[name]["default_layer"] in layers
+    assert [layer["name"] for layer in catalogue["timm:resnet50.a1_in1k"]["layers"]][-2:] == ["pre_logits", "logits"]
     assert catalogue[FAMILY]["layers"][0]["preset"]["lambda_tv"] == pytest.approx(0.7)
 
 
@@ -173,7 +174,7 @@ def test_explicit_settings_override_the_preset(fast):
     settings = report["settings"]
     assert settings["lambda_tv"] == 2.5 and settings["tv_beta"] == 1 and settings["seed"] == 3
     assert settings["precision"] == "bfloat16"
-    assert settings["mask"] == {"channels": [0, 8], "neighbourhood": 3}  # TinyCNN has 16 channels
+    assert settings["mask"] == {"channels": [0, 8], "neighbourhood": 3, "tokens": None}  # TinyCNN has 16 channels
 
 
 def test_hog_on_a_small_image(client):
@@ -213,6 +214,17 @@ def test_random_weights_from_the_environment(fast, monkeypatch):
     assert report["run"]["weights"] == "random"
     assert report["weights_origin"] == "random (untrained) weights, from $INVERTER_RANDOM_WEIGHTS"
     assert report["run"]["representation"] == "squeezenet1_1:conv1" and metrics["done"]
+
+
+def test_a_timm_model_typed_by_name_inverts_and_a_misspelt_one_gets_close_matches(fast, monkeypatch):
+    monkeypatch.setenv("INVERTER_RANDOM_WEIGHTS", "1")
+    *_, metrics, _, files = fast.predict(handle_file(str(EXAMPLE)), representation="timm:test_vit.r160_in1k",
+                                         layer="blocks.1", iterations=20, image_size=32, api_name="/invert")
+    report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
+    assert metrics["done"] and report["run"]["representation"] == "timm:test_vit.r160_in1k:blocks.1"
+    assert report["result"]["relative_error"] < report["result"]["initial_relative_error"]
+    with pytest.raises(AppError, match="unknown timm model 'resnet5'; close matches: resnet50"):
+        fast.predict(handle_file(str(EXAMPLE)), representation="timm:resnet5", iterations=2, api_name="/invert")
 
 
 def test_weights_are_chosen_from_the_environment(tiny_family, monkeypatch):

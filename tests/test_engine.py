@@ -81,7 +81,7 @@ def test_clip_bounds_every_pixel_colour_norm(tiny_cnn, photo):
 def test_mask_restricts_the_data_term(tiny_cnn, photo):
     full = reconstruct(tiny_cnn, photo, iterations=30, seed=0, **SMALL)
     half = reconstruct(tiny_cnn, photo, iterations=30, seed=0, mask=CodeMask(channels=(0, 8)), **SMALL)
-    assert half.settings.mask == {"channels": (0, 8), "neighbourhood": None}
+    assert half.settings.mask == {"channels": (0, 8), "neighbourhood": None, "tokens": None}
     assert not np.array_equal(full.pixels, half.pixels)
 
 

@@ -112,7 +112,7 @@ def test_receptive_field_uses_central_units_and_handles_fc():
     result = run_experiment(spec("receptive_field", ["conv2", "pool", "fc"], neighbourhood=3))
     _check(result, 3)
     assert result.panels[0].label == "conv2: central 3×3 of 8×8"
-    assert result.panels[0].settings["mask"] == {"channels": None, "neighbourhood": 3}
+    assert result.panels[0].settings["mask"] == {"channels": None, "neighbourhood": 3, "tokens": None}
     assert "no spatial extent" in result.panels[2].label
 
 
@@ -120,7 +120,8 @@ def test_channel_halves_and_range():
     result = run_experiment(spec("channels", ["conv2"]))
     _check(result, 3)  # all channels, first half, second half
     masks = [p.settings["mask"] for p in result.panels]
-    assert masks == [None, {"channels": [0, 6], "neighbourhood": None}, {"channels": [6, 12], "neighbourhood": None}]
+    assert masks == [None, {"channels": [0, 6], "neighbourhood": None, "tokens": None},
+                     {"channels": [6, 12], "neighbourhood": None, "tokens": None}]
     ranged = run_experiment(spec("channels", ["relu1"], channels="2:5", include_full=False))
     _check(ranged, 1)
     assert ranged.panels[0].label == "relu1: channels 2–4"

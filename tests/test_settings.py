@@ -122,9 +122,9 @@ def test_the_invert_endpoint_takes_every_offered_setting_and_refuses_bad_values(
     for name in form.params_of(s):
         assert name in parameters and documented[name]
         assert name in invert.__doc__  # the published docstring documents it
-        integer = isinstance(s.kind, (Integer, Size, Jitter)) or name in form.MASK_PARAMS and name != "mask_channels"
+        integer = isinstance(s.kind, (Integer, Size, Jitter)) or name in form.MASK_PARAMS and name not in form.MASK_TEXT
         assert parameters[name]["type"]["type"] == ("integer" if integer else "string" if isinstance(
-            s.kind, Choice) or name == "mask_channels" else "number"), name  # fmt: skip
+            s.kind, Choice) or name in form.MASK_TEXT else "number"), name  # fmt: skip
     valid, expected, bad = cases(s)
     if isinstance(s.kind, Mask):
         raw = {"mask_channels": "custom range", "channel_start": 0, "channel_stop": 4}

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import save_file
 from torchvision import models
 
+from conftest import cache_hub_file
 from inverter import load_representation
 from inverter import weights as hub
 from inverter.errors import WeightsError
@@ -31,7 +32,6 @@ from inverter.weights import HubFile, KeyMap, LocalFile, RandomInit, check_state
 REPO = Path(__file__).resolve().parents[1]
 VGG = get_family("vgg16").weights
 VGG_KEYS = get_family("vgg16").key_map
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture(autouse=True)
@@ -50,25 +50,7 @@ def conv1_1(seed: int = 0, weight_shape: tuple[int, ...] = (64, 3, 3, 3)) -> dic
 
 def make_hub_cache(root: Path, tensors: dict[str, torch.Tensor], source: HubFile = VGG) -> Path:
     """Lay ``tensors`` out as ``source``'s file in a Hugging Face cache under ``root``."""
-    repo_dir = root / ("models--" + source.repo_id.replace("/", "--"))
-    snapshot = repo_dir / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (repo_dir / "refs").mkdir()
-    (repo_dir / "refs" / "main").write_text(COMMIT)
-    save_file(tensors, str(snapshot / source.filename))
-    return root
-
-
-@pytest.fixture
-def offline_cache(tmp_path, monkeypatch):
-    """An empty offline Hub cache; returns its root (add files with :func:`make_hub_cache`)."""
-    import huggingface_hub.constants as constants
-
-    root = tmp_path / "hf-cache"
-    root.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    return root
+    return cache_hub_file(root, source.repo_id, source.filename, lambda path: save_file(tensors, str(path)))
 
 
 # --- key mapping --------------------------------------------------------------------

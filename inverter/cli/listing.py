@@ -11,6 +11,7 @@ from .parser import Parser
 def list_text(name: str | None = None) -> str:
     """Every registered representation (or the one called ``name``) and its layers, one paragraph each."""
     from ..representations import families, get_family, parse_name
+    from ..representations.timm_models import SUGGESTED
     from ..settings import preset_values
 
     chosen = [get_family(parse_name(name)[0])] if name else list(families().values())
@@ -27,6 +28,10 @@ def list_text(name: str | None = None) -> str:
                 preset = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in preset_values(spec.preset, spec.stride).items())  # fmt: skip
                 lines.append(f"    {spec.name}: stride {spec.stride} px; preset {preset}")
+    if not name:
+        lines.append("timm:<model>: any timm image model from the Hugging Face Hub (inverter list timm:<model> lists "
+                     "its layers)")  # fmt: skip
+        lines.append("  suggested: " + " ".join(f"timm:{model}" for model in SUGGESTED))
     return "\n".join(lines)
 
 

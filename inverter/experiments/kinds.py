@@ -52,7 +52,8 @@ class PlanContext:
         layers: the layers to use, shallow to deep as given.
         params: the kind's parameters, defaults filled in.
         preset: ``preset(layer)`` → the layer's :class:`Preset`.
-        code_shape: ``code_shape(layer)`` → the code's shape without batch (``(C, H, W)`` or ``(D,)``).
+        code_shape: ``code_shape(layer)`` → the code's shape without batch (``(C, H, W)``, ``(D, T)`` or ``(D,)``).
+        code_grid: ``code_grid(layer)`` → the ``(H, W)`` grid of the code's units, ``None`` without space.
         config: the spec's shared config fields (``lambda_tv`` etc. when set).
     """
 
@@ -60,6 +61,7 @@ class PlanContext:
     params: Mapping[str, Any]
     preset: Callable[[str], Preset]
     code_shape: Callable[[str], tuple[int, ...]]
+    code_grid: Callable[[str], tuple[int, int] | None]
     config: Mapping[str, Any]
 
 
@@ -136,14 +138,14 @@ def _plan_receptive_field(ctx: PlanContext) -> list[Job]:
     n = _positive_int(ctx.params["neighbourhood"], "neighbourhood")
     jobs = []
     for layer in ctx.layers:
-        shape = ctx.code_shape(layer)
+        grid = ctx.code_grid(layer)
         if ctx.params.get("include_full"):
             jobs.append(Job(layer, f"{layer}: all units", values={"neighbourhood": None}))
-        if len(shape) == 3:
-            ny, nx = min(n, shape[1]), min(n, shape[2])
-            label = f"{layer}: central {ny}×{nx} of {shape[1]}×{shape[2]}"
+        if grid is not None:
+            ny, nx = min(n, grid[0]), min(n, grid[1])
+            label = f"{layer}: central {ny}×{nx} of {grid[0]}×{grid[1]}"
         else:
-            label = f"{layer}: all {shape[0]} units (no spatial extent)"
+            label = f"{layer}: all {ctx.code_shape(layer)[0]} units (no spatial extent)"
         jobs.append(Job(layer, label, {"mask": CodeMask(neighbourhood=n)}, {"neighbourhood": n}))
     return jobs
 

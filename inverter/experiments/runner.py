@@ -41,10 +41,6 @@ class _Networks:
                                                      device=self.device, seed=seed)  # fmt: skip
         return self._cache[layer]
 
-    def code_shape(self, layer: str, size: tuple[int, int] | None) -> tuple[int, ...]:
-        """The code's shape without batch at image size ``size`` (default: the input size)."""
-        return self(layer).code_shape(size)
-
 
 def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -> tuple[str, ...]:
     """The layers the experiment uses (see :attr:`ExperimentSpec.layers`), validated."""
@@ -104,7 +100,8 @@ def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) ->
         layers=layers,
         params=params,
         preset=lambda layer: family.layer(layer).preset,
-        code_shape=lambda layer: nets.code_shape(layer, base.image_size),
+        code_shape=lambda layer: nets(layer).code_shape(base.image_size),
+        code_grid=lambda layer: nets(layer).code_grid(base.image_size),
         config=dict(spec.config),
     )
     jobs = kind.plan(context)

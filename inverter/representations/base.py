@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import SettingError, UnknownNameError, first_line
+from ..masks import CodeMask
 from ..weights import HubFile, KeyMap, WeightsSpec
 
 #: ImageNet mean of torchvision's convention, in 0–255 units (RGB).
@@ -104,6 +105,7 @@ class Representation(nn.Module):
         pixel_mean: per-channel mean in 0–255 units, subtracted from the image.
         stride: receptive-field stride in pixels of the output code.
         preset: the paper's hyper-parameters at this layer.
+        interpolation: how images are resized for it (``"bilinear"``, ``"bicubic"``).
     """
 
     family: str = ""
@@ -113,6 +115,7 @@ class Representation(nn.Module):
     pixel_mean: tuple[float, ...] = IMAGENET_MEAN_255
     stride: int = 1
     preset: Preset = Preset()
+    interpolation: str = "bilinear"
 
     @property
     def name(self) -> str:
@@ -155,6 +158,25 @@ class Representation(nn.Module):
                 raise SettingError(f"image_size {size[0]}×{size[1]} does not fit {self.name}: {first_line(err)}") from None
         return shapes[size]
 
+    def code_grid(self, size: tuple[int, int] | None = None) -> tuple[int, int] | None:
+        """The spatial grid ``(H', W')`` of the code's units for an input of ``size``, or
+        ``None`` for a code without space (a vector). Default: the last two axes of a
+        ``(C, H', W')`` code."""
+        shape = self.code_shape(size)
+        return (shape[1], shape[2]) if len(shape) == 3 else None
+
+    def mask_tensor(self, mask: CodeMask, size: tuple[int, int] | None = None,
+                    device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip
+        """The 0/1 mask ``[1, *code_shape]`` that ``mask`` selects of the code for an input of ``size``.
+
+        Raises:
+            SettingError: the mask does not fit this code (a channel range outside it, or a
+                token selection on a code without tokens).
+        """
+        if mask.tokens is not None:
+            raise SettingError(f"mask tokens={mask.tokens!r} needs a transformer's token code; {self.name} has none")
+        return mask.tensor(self.code_shape(size), device)
+
     def _code_shape(self, size: tuple[int, int]) -> tuple[int, ...]:
         meta = {name: torch.empty_like(t, device="meta")
                 for name, t in itertools.chain(self.named_parameters(), self.named_buffers())}  # fmt: skip
@@ -183,7 +205,7 @@ class Representation(nn.Module):
         """
         from ..images import prepare_image
 
-        array = prepare_image(image, size or self.input_size, grey=self.channels == 1)
+        array = prepare_image(image, size or self.input_size, grey=self.channels == 1, interpolation=self.interpolation)
         tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None].float() * 255.0
         return tensor - self.mean_tensor()
 

@@ -1,10 +1,15 @@
 """The one registry of representation families and their layers.
 
 The UI, the CLI and the benchmarks read names from here and never hard-code them.
-A name is ``family`` or ``family:layer`` (``"alexnet:conv5"``, ``"hog"``).
+A name is ``family`` or ``family:layer`` (``"alexnet:conv5"``, ``"hog"``). A *provider*
+makes families on demand from a prefix: ``timm:<model>[:<layer>]`` is the family of one
+timm model (built the first time it is named, then kept).
 """
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,6 +20,39 @@ from ..weights import WeightsSpec
 from .base import Family, Representation
 
 _FAMILIES: dict[str, Family] = {}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Families made on demand for names ``prefix:<model>[:<layer>]``.
+
+    Attributes:
+        prefix: ``"timm"``.
+        family: ``family(model) -> Family`` named ``prefix:model``; an
+            :class:`~inverter.errors.UnknownNameError` (with close matches) for an unknown model.
+        split: ``split(rest) -> (model, layer or None)`` of what follows ``prefix:``.
+        suggested: models the front ends offer in their lists.
+    """
+
+    prefix: str
+    family: Callable[[str], Family]
+    split: Callable[[str], tuple[str, str | None]]
+    suggested: tuple[str, ...] = ()
+
+
+_PROVIDERS: dict[str, Provider] = {}
+
+
+def register_provider(provider: Provider) -> Provider:
+    """Add ``provider`` (replacing one of the same prefix); returns it."""
+    _PROVIDERS[provider.prefix] = provider
+    return provider
+
+
+def suggested_names() -> list[str]:
+    """Every registered family's name, then the providers' suggested models (``timm:<model>``)."""
+    return list(_FAMILIES) + [f"{p.prefix}:{m}" for p in _PROVIDERS.values() for m in p.suggested
+                              if f"{p.prefix}:{m}" not in _FAMILIES]  # fmt: skip
 
 
 def register(family: Family) -> Family:
@@ -34,16 +72,20 @@ def families() -> dict[str, Family]:
 
 
 def get_family(name: str) -> Family:
-    """The family called ``name``.
+    """The family called ``name`` (a provider's is made on first use and kept).
 
     Raises:
-        UnknownNameError: no such family (the message lists the known ones).
+        UnknownNameError: no such family (the message lists the known ones, or close matches).
     """
-    try:
+    if name in _FAMILIES:
         return _FAMILIES[name]
-    except KeyError:
-        known = ", ".join(_FAMILIES)
-        raise UnknownNameError(f"unknown representation {name!r}; known: {known}") from None
+    prefix, _, model = name.partition(":")
+    if prefix in _PROVIDERS and model:
+        return register(_PROVIDERS[prefix].family(model))
+    known = ", ".join([*_FAMILIES, *(f"{p}:<model>" for p in _PROVIDERS)])
+    close = difflib.get_close_matches(name, list(_FAMILIES), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownNameError(f"unknown representation {name!r}{hint} Known: {known}")
 
 
 def list_representations() -> dict[str, list[str]]:
@@ -52,8 +94,11 @@ def list_representations() -> dict[str, list[str]]:
 
 
 def parse_name(name: str) -> tuple[str, str | None]:
-    """Split ``"family:layer"`` into ``(family, layer)``; layer is ``None`` if absent."""
+    """Split ``"family:layer"`` (or ``"prefix:model:layer"``) into ``(family, layer)``; layer is ``None`` if absent."""
     family, _, layer = name.strip().partition(":")
+    if family in _PROVIDERS and layer:
+        model, layer = _PROVIDERS[family].split(layer)
+        return f"{family}:{model}", (layer or None)
     return family, (layer or None)
 
 

@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from ..errors import UnknownNameError
-from ..representations import Representation, families, get_family, load_representation
+from ..representations import Representation, get_family, load_representation, suggested_names
 from ..representations.base import Family
 from ..representations.registry import resolve_weights
 from ..settings import preset_values
@@ -22,8 +22,8 @@ PREFERRED_FAMILIES = ("squeezenet1_1", "hog", "alexnet")
 
 
 def family_names() -> list[str]:
-    """Every registered family name, in registration order."""
-    return list(families())
+    """The families the app lists: every registered one, then the suggested timm models."""
+    return suggested_names()
 
 
 def default_family() -> str:
@@ -55,9 +55,11 @@ def preset_knobs(family: str, layer: str | None) -> dict[str, Any]:
 
 
 def catalogue() -> dict[str, Any]:
-    """Every family with its layers, strides, presets and weight source (JSON-ready)."""
+    """Every listed family (the registered ones and the suggested timm models) with its layers,
+    strides, presets and weight source (JSON-ready)."""
     out: dict[str, Any] = {}
-    for name, fam in families().items():
+    for name in family_names():
+        fam = get_family(name)
         out[name] = {
             "description": fam.description,
             "needs_weights": fam.needs_weights,
@@ -106,7 +108,16 @@ def get_representation(family: str, layer: str | None) -> Representation:
 
 
 def family_of(name: Any) -> Family:
-    """The family named ``name`` (an :class:`UnknownNameError` listing the known ones otherwise)."""
-    if not isinstance(name, str) or name not in families():
-        raise UnknownNameError(f"representation must be one of {', '.join(family_names())}; got {name!r}")
-    return get_family(name)
+    """The family named ``name``: a listed one, or any ``timm:<model>``.
+
+    Raises:
+        UnknownNameError: the message lists the choices (or a timm model's close matches).
+    """
+    if isinstance(name, str) and name.strip():
+        try:
+            return get_family(name.strip())
+        except UnknownNameError:
+            if ":" in name:  # a provider's name: its own message has the close matches
+                raise
+    raise UnknownNameError(f"representation must be one of {', '.join(family_names())}, or timm:<model> "
+                           f"(any timm model); got {name!r}")  # fmt: skip

@@ -281,6 +281,7 @@ def _parameter_value(name: str, kind: Any) -> dict[str, Any]:
 def on_family(family: str, kind: str) -> tuple[Any, ...]:
     """New representation family: its layers (the paper's for this experiment if present) and weights note."""
     with user_errors("Unknown representation"):
+        family = family_of(family).name
         known = layer_names(family)
     suggested = [layer for layer in KINDS[kind].paper_layers if layer in known] if kind in KINDS else []
     return gr.update(choices=known, value=suggested), weights_note(family)
@@ -315,7 +316,8 @@ def build_experiments_tab() -> dict[str, Any]:
                                     elem_id="exp-kind")  # fmt: skip
             c["help"] = gr.Markdown(kind_help(kind), elem_id="exp-help")
             with gr.Row():
-                c["representation"] = gr.Dropdown(family_names(), value=family, label="Representation",
+                c["representation"] = gr.Dropdown(family_names(), value=family, allow_custom_value=True,
+                                                  label="Representation (or type timm:<model>)",
                                                   elem_id="exp-representation")  # fmt: skip
                 c["layers"] = gr.Dropdown(layer_names(family), value=[], multiselect=True,
                                           label="Layers (empty = the experiment's default)", elem_id="exp-layers")

@@ -22,13 +22,18 @@ from ..settings import SETTINGS, Choice, Integer, InversionConfig, Setting
 
 #: The mask's channel groups; the halves are the paper's two filter groups of AlexNet.
 MASK_GROUPS = ("all", "first half", "second half", "custom range")
+#: Which tokens of a transformer's code the mask keeps.
+MASK_TOKENS = ("all", "cls", "patch")
 #: The mask's parameters and their documentation.
 MASK_PARAMS = {
     "mask_channels": f"which code channels the data term sees: {', '.join(MASK_GROUPS)}",
     "channel_start": "first channel of a 'custom range'",
     "channel_stop": "channel after the last one of a 'custom range'",
-    "neighbourhood": "keep only the central N×N units of the code; 0 = all units",
+    "neighbourhood": "keep only the central N×N units of the code (of the patch grid, for a transformer); 0 = all",
+    "mask_tokens": f"transformer layers: which tokens the data term sees: {', '.join(MASK_TOKENS)}",
 }
+#: The mask's parameters that take text (the others are whole numbers).
+MASK_TEXT = ("mask_channels", "mask_tokens")
 #: Largest neighbourhood side accepted, code units.
 MAX_NEIGHBOURHOOD = 10_000
 
@@ -92,7 +97,9 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
                 stop = gr.Number(0, label="Stop channel, exclusive (custom range)", precision=0, minimum=0,
                                  elem_id=f"{prefix}channel_stop")  # fmt: skip
             size = gr.Number(0, label="Central N×N units only (0 = all)", precision=0, minimum=0, elem_id=f"{prefix}neighbourhood")
-        return dict(zip(MASK_PARAMS, (group, start, stop, size)))
+            tokens = gr.Radio(list(MASK_TOKENS), value="all", label="Tokens (transformer layers)",
+                              elem_id=f"{prefix}mask_tokens")  # fmt: skip
+        return dict(zip(MASK_PARAMS, (group, start, stop, size, tokens)))
     if s.widget in ("slider", "side"):
         low = 0 if s.widget == "side" else low
         label = f"{label} (≤ {high:g})" if s.widget == "slider" and high is not None else label
@@ -107,8 +114,9 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
 def api_inputs(s: Setting, docs: Mapping[str, str]) -> dict[str, gr.components.Component]:
     """Hidden inputs of the ``/invert`` endpoint for ``s`` (``None`` = the layer's preset)."""
     if s.widget == "mask_group":
-        return {"mask_channels": gr.Dropdown(list(MASK_GROUPS), value="all", label=f"mask_channels: {docs['mask_channels']}"),
-                **{name: gr.Number(0, precision=0, label=f"{name}: {docs[name]}") for name in list(MASK_PARAMS)[1:]}}  # fmt: skip
+        choices = {"mask_channels": MASK_GROUPS, "mask_tokens": MASK_TOKENS}
+        return {name: gr.Dropdown(list(choices[name]), value="all", label=f"{name}: {docs[name]}") if name in choices
+                else gr.Number(0, precision=0, label=f"{name}: {docs[name]}") for name in MASK_PARAMS}  # fmt: skip
     value = _initial(s, {})
     if isinstance(s.kind, Choice):
         return {s.name: gr.Dropdown(list(s.kind.options), value=value, label=f"{s.name}: {docs[s.name]}")}
@@ -169,9 +177,10 @@ def read_mask(raw: Mapping[str, Any], channels: int | None) -> CodeMask | None:
     elif group == "custom range":
         first = Integer(0, total - 1).coerce(raw.get("channel_start") or 0, "first channel")
         selected = (first, Integer(first + 1, total).coerce(raw.get("channel_stop") or 0, "channel stop"))
-    if selected is None and size == 0:
+    tokens = Choice(MASK_TOKENS).coerce(raw.get("mask_tokens") or "all", "mask_tokens")
+    if selected is None and size == 0 and tokens == "all":
         return None
-    return CodeMask(channels=selected, neighbourhood=size or None)
+    return CodeMask(channels=selected, neighbourhood=size or None, tokens=None if tokens == "all" else tokens)
 
 
 def resolve_masks(config: InversionConfig, raw: Mapping[str, Any], representation: Any) -> InversionConfig:
@@ -182,7 +191,7 @@ def resolve_masks(config: InversionConfig, raw: Mapping[str, Any], representatio
 
 
 def _python_type(s: Setting, param: str) -> type:
-    if isinstance(s.kind, Choice) or param == "mask_channels":
+    if isinstance(s.kind, Choice) or param in MASK_TEXT:
         return str
     return int if _integer(s) or param in MASK_PARAMS else float
 

@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from ..settings import SETTINGS
-from .choices import default_family, default_layer, family_names, layer_names, preset_knobs, weights_note
+from .choices import default_family, default_layer, family_names, family_of, layer_names, preset_knobs, weights_note
 from .errors import user_errors
 from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of
 from .invert_run import Outputs, run_inversion
@@ -69,6 +69,7 @@ def example_images() -> list[str]:
 def on_representation(family: str) -> tuple[Any, ...]:
     """New family: its layers (default selected), a note on its weights, its preset knobs."""
     with user_errors("Unknown representation"):
+        family = family_of(family).name
         layer = default_layer(family)
         knobs = preset_knobs(family, layer)
         return (gr.update(choices=layer_names(family), value=layer), weights_note(family),
@@ -121,8 +122,8 @@ def build_invert_tab() -> InvertTab:
             if examples:
                 gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples", examples_per_page=8)
             with gr.Row():
-                representation = gr.Dropdown(family_names(), value=family, label="Representation",
-                                             elem_id="representation")
+                representation = gr.Dropdown(family_names(), value=family, allow_custom_value=True,
+                                             label="Representation (or type timm:<model>)", elem_id="representation")
                 layer_box = gr.Dropdown(layer_names(family), value=layer, label="Layer", elem_id="layer")
             note = gr.Markdown(weights_note(family), elem_id="weights-note")
             knobs = _knobs(preset_knobs(family, layer))
