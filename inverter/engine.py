@@ -36,6 +36,7 @@ from .objectives import (
     squared_norm,
     total_variation,
 )
+from .representations import ijcv
 from .representations.base import Representation
 from .schedule import learning_rates, phase_starts
 from .settings import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Settings, resolve_settings
@@ -132,13 +133,21 @@ def _display(pixels: np.ndarray, mean: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _initial_noise(settings: Settings, channels: int, canvas: tuple[int, int]) -> torch.Tensor:
-    """``[K, C, H', W']`` noise, each restart rescaled to norm σ (CPU generator: reproducible)."""
+    """``[K, C, H', W']`` noise in pixel units (CPU generator: reproducible).
+
+    ``"gaussian"`` (CVPR): each restart rescaled to norm σ. ``"uniform"`` (IJCV): uniform in
+    [−1, 1], each restart divided by its 95% quantile and multiplied by ``B/√C`` (``B`` the
+    typical pixel norm, 80), as the authors' code does.
+    """
     gen = torch.Generator().manual_seed(settings.seed)
     shape = (settings.restarts, channels, *canvas)
-    noise = torch.randn(shape, generator=gen) if settings.init == "gaussian" else torch.rand(shape, generator=gen) - 0.5
-    norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-    scale = settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size))
-    return noise / norms * scale
+    if settings.init == "gaussian":
+        noise = torch.randn(shape, generator=gen)
+        norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        return noise / norms * (settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size)))
+    noise = 2.0 * torch.rand(shape, generator=gen) - 1.0
+    quantile = torch.quantile(noise.flatten(1), 0.95, dim=1).view(-1, 1, 1, 1)
+    return noise / quantile * (ijcv.B / np.sqrt(channels))
 
 
 def invert(
@@ -205,7 +214,8 @@ def invert(
     lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
     descent = Descent(x, alpha=settings.alpha, lambda_alpha=lambda_alpha, beta=settings.tv_beta,
                       lambda_tv=lambda_tv, inv_sigma0=inv_sigma0, momentum=settings.momentum, sigma=sigma,
-                      clip=settings.clip or None)
+                      clip=settings.clip or None, rule=settings.method, pixels=height * width,
+                      parameterisation=settings.parameterisation)
 
     def data_residual(crop: torch.Tensor) -> torch.Tensor:
         return masked_residual(code(crop), target, mask)

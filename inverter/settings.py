@@ -25,7 +25,10 @@ from typing import Any, ClassVar
 
 from .errors import SettingError
 from .masks import TOKEN_CHOICES, CodeMask
+from .parameterisation import PARAMETERISATIONS
 
+#: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's.
+METHODS = ("cvpr", "ijcv")
 DISPLAY_MODES = ("minmax", "clip")
 INIT_MODES = ("gaussian", "uniform")
 #: Arithmetic of Φ: ``float32``, or ``bfloat16`` under :func:`torch.autocast`.
@@ -349,6 +352,8 @@ class Setting:
         app_default: the app's default, where it differs from :attr:`default`.
         advanced: listed under "Advanced" in the app.
         pinned: a report records the resolved value (else the value asked for).
+        selects_preset: its value names the preset that the other preset settings are read
+            from (the method); ``None`` = the layer's default preset.
     """
 
     kind: Kind
@@ -365,6 +370,7 @@ class Setting:
     app_default: Any = _INHERIT
     advanced: bool = False
     pinned: bool = True
+    selects_preset: bool = False
     name: str = ""
 
     @property
@@ -439,9 +445,9 @@ class InversionConfig:
         Number(0), "clip each pixel's colour vector to this norm after every step (IJCV: B+ = 160); 0 = off",
         unit="pixel units, 0–255 scale", preset=True, metavar="B+", label="Pixel clip (0–255 units, 0 = off)",
         advanced=True, app_range=(0, 1e4))
-    init: str = setting(
-        Choice(INIT_MODES), "initial noise: 'gaussian' (CVPR) or 'uniform' (IJCV), rescaled to norm σ",
-        default="gaussian", label="Initial noise", widget="radio", advanced=True)
+    init: str | None = setting(
+        Choice(INIT_MODES), "initial noise: 'gaussian' (CVPR, rescaled to norm σ) or 'uniform' (IJCV, its 95% "
+        "quantile at B/√3)", preset=True, label="Initial noise", widget="radio", advanced=True)
     display: str = setting(
         Choice(DISPLAY_MODES), "display mapping: 'minmax' (the paper: add the mean, stretch to [0, 1]) or 'clip'",
         default="minmax", group="output", label="Display", widget="radio", advanced=True)
@@ -463,6 +469,14 @@ class InversionConfig:
         Precision(PRECISIONS), "arithmetic of the representation Φ; bfloat16 is faster on GPUs and AMX CPUs",
         default="float32", group="device", label="Arithmetic of Φ (bfloat16: faster on GPUs and AMX CPUs)",
         widget="radio", advanced=True)
+    method: str | None = setting(
+        Choice(METHODS), "the optimisation: 'cvpr' (CVPR 2015: heavy-ball momentum, its schedule and presets) or "
+        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth); its preset fills the settings "
+        "left out", preset=True, selects_preset=True, label="Method", widget="radio")
+    parameterisation: str = setting(
+        Choice(PARAMETERISATIONS), "what the step is taken on: 'pixels' (the papers) or 'fourier' (decorrelated "
+        "Fourier coefficients, as in Olah et al. 2017; the regularisers stay on the image)", default="pixels",
+        label="Parameterisation", widget="radio", advanced=True)
 
     def replace(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied."""
@@ -531,7 +545,11 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     from .objectives import image_sigma
     from .schedule import scale_phases
 
-    preset = representation.preset
+    chosen = next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
+    presets = representation.presets
+    if chosen is not None and chosen not in presets:
+        raise SettingError(f"{representation.name} has no {chosen!r} preset; it has {', '.join(presets)}")
+    preset = presets[chosen] if chosen is not None else representation.default_preset
     context = Context(representation, {})
     for s in SETTINGS:
         value = getattr(config, s.name)

@@ -10,6 +10,7 @@ network needs (torchvision's ``[0, 1]`` + mean/std convention, say) are folded i
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,7 +35,7 @@ SHALLOW_PHASES: tuple[tuple[float, int], ...] = ((1.0, 200), (0.1, 200), (0.01, 
 
 @dataclass(frozen=True)
 class Preset:
-    """The paper's hyper-parameters for one representation layer.
+    """One method's hyper-parameters for one representation layer (the CVPR paper's by default).
 
     The objective (see :mod:`inverter.objectives`) is, with ``u = x / σ`` the image in
     the CVPR code's normalised units (σ = image-norm scale, 27098.1 at 227×227×3)::
@@ -42,6 +43,8 @@ class Preset:
         E = C·‖M⊙(Φ(x) − Φ0)‖²/‖M⊙Φ0‖² + λ_α·R_α(u) + λ_TV·R_TV^β(u)
 
     Attributes:
+        method: the optimisation it is for: ``"cvpr"`` (heavy-ball momentum on the CVPR
+            schedule) or ``"ijcv"`` (the journal's adaptive step; see :mod:`inverter.representations.ijcv`).
         data_weight: C, weight of the normalised data term (CVPR: 1).
         lambda_tv: λ_TV in CVPR units (AlexNet: 0.5 / 5 / 50 by depth).
         tv_beta: β, exponent of the total variation (1 or 2).
@@ -50,13 +53,15 @@ class Preset:
         learning_rate: base rate η of the schedule (0.004); the pixel step is η·σ²·∇E.
         phases: ``(multiplier, steps)`` pairs; momentum resets at each change.
         momentum: heavy-ball momentum (0.9).
-        jitter: J of IJCV's jitter (1 = off); canvas is J − 1 px larger.
+        jitter: J of IJCV's jitter (1 = off; ``"auto"`` = IJCV's rule); canvas is J − 1 px larger.
         clip: after every step, each pixel's colour vector is scaled down to this norm
             (pixel units). IJCV clips at B+ = 160; the default 255 never touches a valid
             pixel (the largest is about 244) but stops the stiff α-norm from running away
             at deep layers, where plain CVPR descent can diverge. 0 = no clipping.
+        init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
     """
 
+    method: str = "cvpr"
     data_weight: float = 1.0
     lambda_tv: float = 0.5
     tv_beta: float = 2.0
@@ -65,8 +70,9 @@ class Preset:
     learning_rate: float = 0.004
     phases: tuple[tuple[float, int], ...] = CNN_PHASES
     momentum: float = 0.9
-    jitter: int = 1
+    jitter: int | str = 1
     clip: float = 255.0
+    init: str = "gaussian"
 
     @property
     def iterations(self) -> int:
@@ -81,14 +87,27 @@ class LayerSpec:
     Attributes:
         name: the paper's name for the layer (``"conv1"``, ``"relu5_3"``, ``"hog"``).
         stride: receptive-field stride in input pixels (for jitter, IJCV: J = max(round(stride/4), 1)).
-        preset: the paper's hyper-parameters at this layer.
+        preset: the CVPR paper's hyper-parameters at this layer.
         node: the layer's module path inside the backing model (CNNs only).
+        presets: every method's preset at this layer, by method; default the CVPR one and
+            the IJCV one of the same depth (:func:`inverter.representations.ijcv.from_cvpr`).
+        default: the preset used when no method is asked for; default the CVPR one.
     """
 
     name: str
     stride: int
     preset: Preset
     node: str = ""
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    default: Preset | None = None
+
+    def __post_init__(self) -> None:
+        if not self.presets:
+            from .ijcv import from_cvpr
+
+            object.__setattr__(self, "presets", {"cvpr": self.preset, "ijcv": from_cvpr(self.preset)})
+        if self.default is None:
+            object.__setattr__(self, "default", self.presets["cvpr"])
 
 
 class Representation(nn.Module):
@@ -104,7 +123,9 @@ class Representation(nn.Module):
         input_size: default ``(H, W)`` the image is resized to, in pixels.
         pixel_mean: per-channel mean in 0–255 units, subtracted from the image.
         stride: receptive-field stride in pixels of the output code.
-        preset: the paper's hyper-parameters at this layer.
+        preset: the CVPR paper's hyper-parameters at this layer.
+        presets: every method's preset (default: from :attr:`preset`, see :class:`LayerSpec`).
+        default_preset: the preset used when no method is asked for (default: :attr:`preset`).
         interpolation: how images are resized for it (``"bilinear"``, ``"bicubic"``).
     """
 
@@ -116,6 +137,29 @@ class Representation(nn.Module):
     stride: int = 1
     preset: Preset = Preset()
     interpolation: str = "bilinear"
+
+    def use_presets(self, spec: "LayerSpec") -> "Representation":
+        """Take the presets of a family's layer spec (every method's and the default); returns self."""
+        self.preset, self.presets, self.default_preset = spec.preset, dict(spec.presets), spec.default
+        return self
+
+    @property
+    def presets(self) -> dict[str, Preset]:
+        """Every method's preset, by method (see :class:`LayerSpec`)."""
+        return self.__dict__.get("_presets") or dict(LayerSpec("", self.stride, self.preset).presets)
+
+    @presets.setter
+    def presets(self, value: dict[str, Preset]) -> None:
+        self.__dict__["_presets"] = value
+
+    @property
+    def default_preset(self) -> Preset:
+        """The preset used when no method is asked for."""
+        return self.__dict__.get("_default_preset") or self.presets["cvpr"]
+
+    @default_preset.setter
+    def default_preset(self, value: Preset) -> None:
+        self.__dict__["_default_preset"] = value
 
     @property
     def name(self) -> str:

@@ -47,11 +47,20 @@ def default_layer(family: str) -> str:
     return get_family(str(family)).layer(None).name
 
 
-def preset_knobs(family: str, layer: str | None) -> dict[str, Any]:
-    """The layer's preset as the app's control values: ``{setting: value}`` for every
-    setting a preset supplies (jitter in pixels, ``"auto"`` resolved for the layer)."""
+def preset_knobs(family: str, layer: str | None, method: str | None = None) -> dict[str, Any]:
+    """A preset of the layer as the app's control values: ``{setting: value}`` for every
+    setting a preset supplies (jitter in pixels, ``"auto"`` resolved for the layer).
+
+    Args:
+        method: whose preset (``None``: the layer's default preset).
+
+    Raises:
+        UnknownNameError: unknown family, layer or method.
+    """
     spec = get_family(str(family)).layer(layer or None)
-    return preset_values(spec.preset, spec.stride)
+    if method is not None and method not in spec.presets:
+        raise UnknownNameError(f"{family}:{spec.name} has no {method!r} preset; it has {', '.join(spec.presets)}")
+    return preset_values(spec.presets[method] if method else spec.default, spec.stride)
 
 
 def catalogue() -> dict[str, Any]:
@@ -66,7 +75,8 @@ def catalogue() -> dict[str, Any]:
             "default_layer": fam.layer(None).name,
             "input_size": list(fam.input_size),
             "weights": weights_text(resolve_weights(fam).spec) if fam.needs_weights else None,
-            "layers": [{"name": spec.name, "stride": spec.stride, "preset": preset_knobs(name, spec.name)}
+            "layers": [{"name": spec.name, "stride": spec.stride, "preset": preset_knobs(name, spec.name),
+                        "presets": {m: preset_knobs(name, spec.name, m) for m in spec.presets}}
                        for spec in fam.layers],  # fmt: skip
         }
     return out

@@ -28,6 +28,8 @@ from .uploads import DOWNSCALE_SIDE, MAX_UPLOAD_SIDE
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 #: Knobs that a layer change refills with the layer's preset.
 PRESET_KEYS = tuple(s.name for s in offered() if s.preset)
+#: The knobs that choose a preset (the method): choosing one refills the others.
+SELECTORS = tuple(s.name for s in offered() if s.selects_preset)
 #: The endpoint's leading parameters, before the settings'.
 LEADING = [
     (inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dict),
@@ -77,10 +79,17 @@ def on_representation(family: str) -> tuple[Any, ...]:
 
 
 def on_layer(family: str, layer: str) -> tuple[Any, ...]:
-    """New layer: its preset knobs."""
+    """New layer: its default preset's knobs."""
     with user_errors("Unknown layer"):
         knobs = preset_knobs(family, layer)
     return tuple(knobs[k] for k in PRESET_KEYS)
+
+
+def on_preset_choice(family: str, layer: str, method: str) -> tuple[Any, ...]:
+    """A method chosen: its preset's knobs (the method control itself keeps the choice)."""
+    with user_errors("Unknown method"):
+        knobs = preset_knobs(family, layer, method)
+    return tuple(knobs[k] for k in PRESET_KEYS if k not in SELECTORS)
 
 
 def api_parameter_docs() -> dict[str, str]:
@@ -156,6 +165,10 @@ def build_invert_tab() -> InvertTab:
     representation.change(on_representation, [representation], [layer_box, note, *preset_outputs],
                           api_visibility="private", queue=False)
     layer_box.input(on_layer, [representation, layer_box], preset_outputs, api_visibility="private", queue=False)
+    for name in SELECTORS:
+        knobs[name].input(on_preset_choice, [representation, layer_box, knobs[name]],
+                          [knobs[k] for k in PRESET_KEYS if k not in SELECTORS], api_visibility="private",
+                          queue=False)  # fmt: skip
     run_event = run.click(
         invert, [image, representation, layer_box, *(knobs[p] for s in offered() for p in params_of(s))], outputs,
         api_name="invert_from_ui",
