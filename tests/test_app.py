@@ -376,3 +376,25 @@ def test_the_run_button_passes_each_knob_to_its_own_parameter():
     settings = [(name, block) for name, block in zip(names, run.inputs) if name not in ("image", "representation", "layer")]
     assert len(settings) == len(names) - 4  # every parameter but image, representation, layer and progress
     assert all(block.elem_id == name for name, block in settings), [(n, b.elem_id) for n, b in settings]
+
+
+def test_activation_maximisation_and_caricatures_through_the_endpoint(fast):
+    *_, status, metrics, _, files = run_tiny(fast, objective="activation", target="3", iterations=8, method="ijcv")
+    report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
+    assert report["settings"]["objective"] == "activation" and report["settings"]["target"] == "3"
+    assert "activation score" in status and metrics["score"] == pytest.approx(report["result"]["score"])
+    *_, metrics, _, files = run_tiny(fast, objective="caricature", iterations=4)
+    report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
+    assert report["settings"]["init"] == "image"  # the caricature's preset: from the image
+    with pytest.raises(AppError, match=r"target 99 is outside .*channels are 0…15"):
+        run_tiny(fast, objective="activation", target="99")
+
+
+def test_the_target_picker_offers_imagenet_classes_at_logits():
+    from inverter.ui.choices import target_choices
+    from inverter.ui.form import read_settings
+
+    classes = target_choices("squeezenet1_1", "logits")
+    assert len(classes) == 1000 and classes[285] == "285: Egyptian cat"
+    assert target_choices("squeezenet1_1", "fire5") == []  # a channel number is typed in
+    assert read_settings({"target": "285: Egyptian cat"})["target"] == "285"

@@ -42,6 +42,14 @@ class _Networks:
         return self._cache[layer]
 
 
+def top_channel(representation: Representation, image: np.ndarray, size: tuple[int, int] | None) -> int:
+    """The channel (or class) of ``representation``'s code that the image excites most: the
+    largest value anywhere in it."""
+    with torch.no_grad():
+        code = representation(representation.image_to_pixels(image, size).to(representation.device))[0]
+    return int(code.reshape(code.shape[0], -1).max(dim=1).values.argmax())
+
+
 def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -> tuple[str, ...]:
     """The layers the experiment uses (see :attr:`ExperimentSpec.layers`), validated."""
     _, name_layer = parse_name(spec.representation)
@@ -102,6 +110,7 @@ def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) ->
         preset=lambda layer: family.layer(layer).preset,
         code_shape=lambda layer: nets(layer).code_shape(base.image_size),
         code_grid=lambda layer: nets(layer).code_grid(base.image_size),
+        top_channel=lambda layer: top_channel(nets(layer), source, base.image_size),
         config=dict(spec.config),
     )
     jobs = kind.plan(context)
@@ -157,13 +166,14 @@ def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) ->
 
 def _panels(job: Job, shot: Any, settings: dict[str, Any], seconds: float) -> list[Panel]:
     errors = [float(e) for e in shot.relative_error]
+    scores = [float(v) for v in shot.score] if settings["objective"] != "invert" else [None] * len(errors)
     if not job.per_restart:
         b = shot.best
-        return [Panel(job.label, shot.images[b], errors[b], job.layer, dict(job.values), settings, b, False, seconds)]
-    best = int(np.argmin(errors))
+        return [Panel(job.label, shot.images[b], errors[b], job.layer, dict(job.values), settings, b, False, seconds,
+                      scores[b])]  # fmt: skip
     return [
         Panel(f"{job.label} #{k + 1}", shot.images[k], errors[k], job.layer, dict(job.values), settings, k,
-              k == best, seconds)
+              k == shot.best, seconds, scores[k])
         for k in range(len(errors))
     ]  # fmt: skip
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +31,11 @@ GREY_MEAN_255 = (128.0,)
 #: CVPR 2015 step schedules: (rate multiplier, steps) phases of a base rate.
 CNN_PHASES: tuple[tuple[float, int], ...] = ((1.0, 100), (0.1, 200), (0.01, 100))
 SHALLOW_PHASES: tuple[tuple[float, int], ...] = ((1.0, 200), (0.1, 200), (0.01, 200), (0.001, 200))
+
+
+#: C of activation maximisation: the authors' 10⁴/rf² for a unit that sees the whole 227-pixel
+#: image (their normalisation by the unit's typical activation is the objective's own).
+ACTIVATION_WEIGHT = 1e4 / 227**2
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,19 @@ class Preset:
     def iterations(self) -> int:
         """Total number of steps of the schedule."""
         return sum(steps for _, steps in self.phases)
+
+    def for_objective(self, objective: str) -> "Preset":
+        """This preset adapted to an objective (:data:`inverter.objectives.OBJECTIVES`), as the
+        IJCV code does: a caricature starts from the image; activation maximisation and
+        caricatures skip the journal method's slow second stage (its code runs them at the
+        base rate only); their data terms' weights are the authors': C = 1 for a caricature, and
+        :data:`ACTIVATION_WEIGHT` for activation maximisation."""
+        if objective == "invert":
+            return self
+        phases = self.phases[:1] if self.method == "ijcv" else self.phases
+        if objective == "caricature":
+            return replace(self, phases=phases, init="image", data_weight=1.0)
+        return replace(self, phases=phases, data_weight=ACTIVATION_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,32 @@ class Representation(nn.Module):
         ``(C, H', W')`` code."""
         shape = self.code_shape(size)
         return (shape[1], shape[2]) if len(shape) == 3 else None
+
+    def unit_selector(self, channel: int, position: tuple[int, int] | None = None,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
+        """The one-hot ``[1, *code_shape]`` of one unit of the code for an input of ``size``:
+        element ``channel`` of a vector code; the unit at ``position = (row, column)`` of
+        channel ``channel`` of a map (default its central unit, the CVPR code's centring).
+
+        Raises:
+            SettingError: the unit is outside the code (the message names the valid range).
+        """
+        shape = self.code_shape(size)
+        if not 0 <= channel < shape[0]:
+            kind = "classes" if len(shape) == 1 else "channels"
+            raise SettingError(f"target {channel} is outside {self.name}'s code: its {kind} are 0…{shape[0] - 1}")
+        selector = torch.zeros((1, *shape))
+        if len(shape) == 1:
+            if position is not None:
+                raise SettingError(f"{self.name}'s code is a vector: its target is a class N, with no position")
+            selector[0, channel] = 1.0
+            return selector
+        grid = shape[1:]
+        y, x = position if position is not None else ((grid[0] + 1) // 2 - 1, (grid[1] + 1) // 2 - 1)
+        if not (0 <= y < grid[0] and 0 <= x < grid[1]):
+            raise SettingError(f"target position {y},{x} is outside {self.name}'s {grid[0]}×{grid[1]} grid of units")
+        selector[0, channel, y, x] = 1.0
+        return selector
 
     def mask_tensor(self, mask: CodeMask, size: tuple[int, int] | None = None,
                     device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip

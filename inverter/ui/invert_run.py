@@ -163,7 +163,7 @@ def updates(shots: Iterator[Snapshot], record: RunRecord, progress: gr.Progress 
                 (img, f"restart {k + 1}: error {err:.3f}" + (" (best)" if k == shot.best else ""))
                 for k, (img, err) in enumerate(zip(shot.images, shot.relative_error))
             ]
-            yield (shot.image, gallery, record.curve("relative_error"), record.curve("objective"),
+            yield (shot.image, gallery, record.curve("relative_error"), record.curve("loss"),
                    status_text(shot), metrics, shot.reference, files)
     finally:
         shots.close()  # type: ignore[attr-defined]
@@ -180,8 +180,9 @@ def status_text(shot: Snapshot) -> str:
         eta = shot.elapsed / shot.step * (total - shot.step) if shot.step else float("nan")
         head = f"**Running**: step {shot.step} / {total} · {shot.elapsed:.1f} s elapsed · " + (
             f"ETA {eta:.0f} s" if np.isfinite(eta) else "ETA …")
-    err = shot.relative_error[shot.best]
-    return (f"`{bar}` {fraction:.0%}  \n{head}  \nrelative error {err:.3f} "
+    figure = (f"relative error {shot.relative_error[shot.best]:.3f}" if shot.settings.objective == "invert" else
+              f"{shot.settings.objective} score ×{shot.score[shot.best]:.2f}")  # fmt: skip
+    return (f"`{bar}` {fraction:.0%}  \n{head}  \n{figure} "
             f"(best of {len(shot.relative_error)}) · {shot.settings.representation} at "
             f"{shot.settings.image_size[1]}×{shot.settings.image_size[0]} px on {shot.settings.device}")
 
