@@ -157,19 +157,21 @@ def _initial_image(settings: Settings, image: torch.Tensor, canvas: tuple[int, i
 
 def typical_scale(representation: Representation, phi: Callable[[torch.Tensor], torch.Tensor],
                   selector: torch.Tensor, size: tuple[int, int]) -> float:  # fmt: skip
-    """The typical size of the unit ``selector`` picks (``[1, *code_shape]``): its largest value
-    on :data:`inverter.images.SAMPLE_PHOTOS` at ``size`` (the paper normalises by dataset
-    statistics), or the layer's largest value there if the unit never fires on them.
-    Computed once per representation, unit and size."""
-    key = (tuple(size), tuple(selector.nonzero().flatten().tolist()))
+    """The typical size of the unit ``selector`` picks (``[1, *code_shape]``, one-hot): the
+    largest value of its channel (or class) anywhere on :data:`inverter.images.SAMPLE_PHOTOS`
+    at ``size`` — the paper normalises by the filter's largest activation over a data set —
+    or the layer's largest there if that channel never fires. Computed once per representation,
+    channel and size."""
+    channel = int(selector.nonzero()[0, 1])
+    key = (tuple(size), channel)
     cache = representation.__dict__.setdefault("_typical_scales", {})
     if key not in cache:
         device = selector.device
         with torch.no_grad():
             codes = torch.cat([phi(representation.image_to_pixels(sample_photo(name), size).to(device))
                                for name in SAMPLE_PHOTOS])  # fmt: skip
-        unit = (codes * selector).flatten(1).sum(dim=1).max()
-        cache[key] = float(unit) if float(unit) > 1e-6 else float(codes.abs().max().clamp_min(1e-6))
+        largest = float(codes[:, channel].max())
+        cache[key] = largest if largest > 1e-6 else float(codes.abs().max().clamp_min(1e-6))
     return cache[key]
 
 
@@ -216,7 +218,9 @@ def invert(
                              "starts without one")  # fmt: skip
         image = np.full((*settings.image_size, 3), 0.5)  # a mid-grey reference
 
-    code = forward_in_precision(rep, settings.precision)
+    # activation maximisation runs Φ with leaking ReLUs, as the IJCV code (a unit that starts dead moves)
+    phi = rep.leaky(ijcv.ACTIVATION_LEAK) if settings.objective == "activation" else rep
+    code = forward_in_precision(phi, settings.precision)
     target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
     with torch.no_grad():
         reference_code = code(target_pixels)

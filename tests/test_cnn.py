@@ -227,3 +227,32 @@ def test_layers_are_listed_shallow_to_deep(family):
     nodes = [spec.node for spec in fam.layers]
     positions = [order.index(n) if n in order else len(order) for n in nodes]
     assert positions == sorted(positions) and len(set(positions)) == len(positions), nodes
+
+
+def test_building_a_layer_while_another_thread_runs_one_is_safe():
+    """A server builds representations while inversions run in other threads: building must
+    not change how modules run elsewhere (FX tracing patches nn.Module.__call__ globally)."""
+    import threading
+
+    running = load_representation("squeezenet1_1:fire3", weights="random", device="cpu")
+    errors, stop = [], threading.Event()
+
+    def run() -> None:
+        x = torch.randn(1, 3, 64, 64)
+        while not stop.is_set():
+            try:
+                with torch.no_grad():
+                    running(x)
+            except Exception as err:  # noqa: BLE001 - any failure is the finding
+                errors.append(err)
+                return
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        for name in ("alexnet:fc6", "vgg16:conv2_1", "squeezenet1_1:logits", "alexnet:pool5", "vgg16:fc7"):
+            load_representation(name, weights="random", device="cpu")
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors

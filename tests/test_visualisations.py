@@ -49,7 +49,7 @@ def test_each_loss_and_its_gradient_against_hand_computed_ones(objective):
 
 def test_activation_maximisation_raises_its_unit_from_noise_deterministically(tiny_cnn, photo):
     """From noise, the target unit rises by a large factor; the same seed gives the same image."""
-    config = dict(objective="activation", target="5@3,4", method="ijcv", iterations=80, **SMALL)
+    config = dict(objective="activation", target="5@3,4", iterations=80, **SMALL)
     first = next(invert(tiny_cnn, photo, **config))
     runs = [reconstruct(tiny_cnn, photo, **config) for _ in range(2)]
     with torch.no_grad():
@@ -62,7 +62,8 @@ def test_activation_maximisation_raises_its_unit_from_noise_deterministically(ti
 
 def test_a_caricature_starts_from_the_image_and_exaggerates_its_code(tiny_cnn, photo):
     journal = resolve_settings(tiny_cnn, InversionConfig(objective="caricature", method="ijcv", **SMALL))
-    assert journal.init == "image" and journal.phases == ((1.0, 300),) and journal.data_weight == 1.0  # one stage
+    assert journal.init == "image" and journal.phases == ((1.0, 300),)  # one stage
+    assert journal.data_weight == 20.0  # a shallow layer's caricature weight (ijcv.CARICATURE_WEIGHT_BY_TIER)
     # (at 32 px a tiny random net's code is weak against the journal's priors: the CVPR preset here)
     shots = list(invert(tiny_cnn, photo, objective="caricature", iterations=60, **SMALL))
     assert shots[0].settings.init == "image"

@@ -10,6 +10,7 @@ network needs (torchvision's ``[0, 1]`` + mean/std convention, say) are folded i
 from __future__ import annotations
 
 import itertools
+from copy import deepcopy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -31,11 +32,6 @@ GREY_MEAN_255 = (128.0,)
 #: CVPR 2015 step schedules: (rate multiplier, steps) phases of a base rate.
 CNN_PHASES: tuple[tuple[float, int], ...] = ((1.0, 100), (0.1, 200), (0.01, 100))
 SHALLOW_PHASES: tuple[tuple[float, int], ...] = ((1.0, 200), (0.1, 200), (0.01, 200), (0.001, 200))
-
-
-#: C of activation maximisation: the authors' 10⁴/rf² for a unit that sees the whole 227-pixel
-#: image (their normalisation by the unit's typical activation is the objective's own).
-ACTIVATION_WEIGHT = 1e4 / 227**2
 
 
 @dataclass(frozen=True)
@@ -64,6 +60,8 @@ class Preset:
             pixel (the largest is about 244) but stops the stiff α-norm from running away
             at deep layers, where plain CVPR descent can diverge. 0 = no clipping.
         init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
+        caricature_weight: C of a caricature (:meth:`for_objective`).
+        activation_weight: C of activation maximisation (:meth:`for_objective`).
     """
 
     method: str = "cvpr"
@@ -78,6 +76,8 @@ class Preset:
     jitter: int | str = 1
     clip: float = 255.0
     init: str = "gaussian"
+    caricature_weight: float = 1.0
+    activation_weight: float = 1e4 / 227**2
 
     @property
     def iterations(self) -> int:
@@ -88,14 +88,14 @@ class Preset:
         """This preset adapted to an objective (:data:`inverter.objectives.OBJECTIVES`), as the
         IJCV code does: a caricature starts from the image; activation maximisation and
         caricatures skip the journal method's slow second stage (its code runs them at the
-        base rate only); their data terms' weights are the authors': C = 1 for a caricature, and
-        :data:`ACTIVATION_WEIGHT` for activation maximisation."""
+        base rate only); their data terms' weights are :attr:`caricature_weight` and
+        :attr:`activation_weight`."""
         if objective == "invert":
             return self
         phases = self.phases[:1] if self.method == "ijcv" else self.phases
         if objective == "caricature":
-            return replace(self, phases=phases, init="image", data_weight=1.0)
-        return replace(self, phases=phases, data_weight=ACTIVATION_WEIGHT)
+            return replace(self, phases=phases, init="image", data_weight=self.caricature_weight)
+        return replace(self, phases=phases, data_weight=self.activation_weight)
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,20 @@ class Representation(nn.Module):
         ``(C, H', W')`` code."""
         shape = self.code_shape(size)
         return (shape[1], shape[2]) if len(shape) == 3 else None
+
+    def leaky(self, slope: float) -> "Representation":
+        """A copy whose ReLUs leak (``max(x, slope·x)``), as the IJCV code runs activation
+        maximisation (a unit that starts dead gets a gradient); ``self`` when it has none.
+        The copy is a deep one: the representation itself is left as it is (it may be serving
+        other runs)."""
+        if not any(isinstance(m, nn.ReLU) for m in self.modules()):
+            return self
+        copy = deepcopy(self)
+        for module in list(copy.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, nn.ReLU):
+                    setattr(module, name, nn.LeakyReLU(slope))
+        return copy
 
     def unit_selector(self, channel: int, position: tuple[int, int] | None = None,
                       size: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip

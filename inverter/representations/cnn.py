@@ -1,10 +1,13 @@
 """CNN representations on torchvision's model definitions, truncated at a named layer.
 
-Truncation uses :func:`torchvision.models.feature_extraction.create_feature_extractor`,
-so only the modules up to the chosen layer exist and run, and the output is the very
-tensor the full model computes at that node (bit for bit in torchvision's layout, up to
-float rounding in the default channels-last one). The model is first built on the ``meta``
-device (no memory, no random init), then only the truncated part's weights are loaded.
+AlexNet, VGG-16 and SqueezeNet are ``features → [avgpool → flatten] → classifier`` (SqueezeNet:
+``features → classifier → flatten``), two ``nn.Sequential``: a layer is a prefix of that
+chain (:class:`Truncated`), so only the modules up to it exist and run, and its output is
+the very tensor the full model computes there (bit for bit in torchvision's layout, up to
+float rounding in the default channels-last one). Slicing, not FX tracing: tracing patches
+``nn.Module.__call__`` for every thread while it runs, which breaks the forward passes of an
+inversion running beside it in a server. The model is first built on the ``meta`` device
+(no memory, no random init), then only the truncated part's weights are loaded.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 from torchvision import models
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, check_state_dict, load_state_dict, weights_text
 from .base import IMAGENET_MEAN_255, IMAGENET_STD_255, Family, LayerSpec, Preset, Representation
@@ -57,7 +59,40 @@ class TorchvisionCNN(Representation):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body((x * self.inv_std).contiguous(memory_format=self.memory_format))["code"]
+        return self.body((x * self.inv_std).contiguous(memory_format=self.memory_format))
+
+
+class Truncated(nn.Module):
+    """The prefix of a torchvision classifier up to one node, with the same module names (and so
+    the same state-dict keys) as the full model.
+
+    Args:
+        full: the whole model (``features``, optionally ``avgpool``, ``classifier``).
+        node: ``"features.N"`` (up to and with module N of ``features``), ``"classifier.N"``
+            (the whole ``features``, the pooling and flattening, then ``classifier`` up to N), or
+            ``"flatten"`` (SqueezeNet's logits: ``features``, ``classifier``, then flattening).
+    """
+
+    def __init__(self, full: nn.Module, node: str) -> None:
+        super().__init__()
+        part, _, index = node.partition(".")
+        self.pool_first = hasattr(full, "avgpool")  # AlexNet and VGG pool and flatten before their classifier
+        self.flatten_last = part == "flatten"  # SqueezeNet's logits
+        if part == "features":
+            self.features = full.features[: int(index) + 1]
+        else:
+            self.features = full.features
+            if self.pool_first:
+                self.avgpool = full.avgpool
+            self.classifier = full.classifier if part == "flatten" else full.classifier[: int(index) + 1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        if hasattr(self, "classifier"):
+            if self.pool_first:
+                x = torch.flatten(self.avgpool(x), 1)
+            x = self.classifier(x)
+        return torch.flatten(x, 1) if self.flatten_last else x
 
 
 #: A layer table row: (paper name, torchvision node, receptive-field stride in pixels, λ_TV of its preset).
@@ -129,12 +164,11 @@ def build_truncated(
         inverter.errors.WeightsError: weights missing, unreadable or not fitting.
     """
     if isinstance(weights, RandomInit):
-        body = create_feature_extractor(constructor(), {spec.node: "code"})
-        return TorchvisionCNN(body, family, spec, input_size)
+        return TorchvisionCNN(Truncated(constructor(), spec.node), family, spec, input_size)
     with torch.device("meta"):
         full = constructor()
     expected = {k: v.shape for k, v in full.state_dict().items()}
-    body = create_feature_extractor(full, {spec.node: "code"})
+    body = Truncated(full, spec.node)
     state = load_state_dict(weights, key_map)
     needed = set(body.state_dict())
     check_state_dict(state, expected, needed, weights_text(weights) or "the default source")

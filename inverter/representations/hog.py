@@ -48,7 +48,7 @@ from .registry import register
 SHALLOW_PRESET = Preset(phases=SHALLOW_PHASES, lambda_tv=0.5, tv_beta=2.0, data_weight=1.0)
 
 #: Both methods' presets for HOG, HOGb and DSIFT (IJCV: C = 100, the authors' value).
-SHALLOW_PRESETS = {"cvpr": SHALLOW_PRESET, "ijcv": ijcv.preset(ijcv.SHALLOW_DATA_WEIGHT)}
+SHALLOW_PRESETS = {"cvpr": SHALLOW_PRESET, "ijcv": ijcv.preset(ijcv.SHALLOW_DATA_WEIGHT, ijcv.CARICATURE_WEIGHT_BY_TIER[0])}
 
 #: ``vl_hog``'s normalisation constant, converted to our pixel units (see module doc).
 HOG_EPS = 1e-4 * (255.0 / 2.0) ** 2
