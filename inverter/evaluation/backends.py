@@ -1,0 +1,225 @@
+"""Where an evaluation's tasks run: this process, local worker processes, or a Ray cluster.
+
+Every backend takes the tasks still to do and yields one
+:class:`~inverter.evaluation.worker.TaskResult` per task as it finishes, in the order
+they finish; the main process writes each to the output folder at once. All three run
+the same :func:`~inverter.evaluation.worker.run_task`, so the same task gives the same
+numbers wherever it runs (CPU float32; the thread count can change the last bits of a
+convolution's sums).
+
+* :class:`InProcess` (the default): one task after another in this process, on its device.
+* :class:`LocalProcesses`: N worker processes (``concurrent.futures`` with fresh
+  interpreters), each with its own torch threads.
+* :class:`RayCluster`: one Ray task per CPU slot or GPU (``pip install inverter[ray]``); the
+  images travel through Ray's object store and the results come back to this process.
+
+Closing a backend's generator (Ctrl-C, or a caller that stops) stops its workers: only
+the tasks in flight are lost.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InverterError, first_line
+from .tasks import Task
+from .worker import TaskResult, prepare_worker, run_remote, run_task
+
+
+class BackendError(InverterError, RuntimeError):
+    """A backend that cannot run (Ray missing, a worker process gone); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """Run the tasks here, one after another.
+
+    Attributes:
+        threads: torch CPU threads while the tasks run (``None``: as they are).
+    """
+
+    threads: int | None = None
+    name: str = "in-process"
+
+    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
+        """Yield each task's result as it finishes."""
+        before = torch.get_num_threads()
+        prepare_worker(plugins, self.threads)
+        try:
+            for task in tasks:
+                yield run_task(task)
+        finally:
+            torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class LocalProcesses:
+    """Run the tasks in ``workers`` local processes (fresh interpreters: ``spawn``).
+
+    Attributes:
+        workers: how many processes. threads: torch CPU threads in each (default: the
+            machine's cores shared out, at least 1).
+    """
+
+    workers: int = 2
+    threads: int | None = None
+    name: str = "local processes"
+
+    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
+        """Yield each task's result as it finishes.
+
+        Raises:
+            BackendError: a worker process died (killed, out of memory); what finished is yielded first.
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.workers < 1:
+            raise BackendError(f"workers must be ≥ 1, got {self.workers}")
+        threads = self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+        executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=prepare_worker, initargs=(plugins, threads, True))  # fmt: skip
+        complete = False
+        try:
+            futures = [executor.submit(run_task, task) for task in tasks]
+            broken = None
+            for future in as_completed(futures):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    broken = future.exception()
+                    continue
+                yield future.result()
+            if broken is not None:
+                raise BackendError(f"a worker process died ({first_line(broken)}): killed, or out of memory? "
+                                   "The tasks finished so far are saved; run the same command again to resume")  # fmt: skip
+            complete = True
+        finally:
+            if not complete:
+                _terminate(executor)
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate(executor: Any) -> None:
+    """Stop an executor's worker processes now (Python ≥ 3.14 has a method for it)."""
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.terminate()
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        BackendError: Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise BackendError("running on Ray needs Ray installed: pip install 'inverter[ray]'") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Run each task as a Ray task, one per ``cpus_per_task`` CPUs and ``gpus_per_task`` GPUs.
+
+    Attributes:
+        address: the cluster (``None``: ``$RAY_ADDRESS``, or a Ray instance started on this
+            machine for the run). A Ray already initialised in this process is used as it is.
+        cpus_per_task: CPU slots per task, also its torch threads (at least 1).
+        gpus_per_task: GPUs per task (0: the tasks take CPU slots only; set the device
+            setting to ``cpu`` where the nodes have GPUs that such tasks must not touch).
+        max_retries: how often Ray reruns a task whose worker died.
+
+    A Ray worker keeps the networks it built across tasks (``max_calls=0``: Ray would
+    otherwise start a fresh process for every GPU task), so weights load once per worker.
+    Plug-ins are imported by every worker; the ``inverter`` package and the plug-ins
+    must be installed on the cluster's nodes.
+    """
+
+    address: str | None = None
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
+    name: str = "Ray"
+
+    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
+        """Yield each task's result as it finishes (a task Ray lost is a failed result).
+
+        Raises:
+            BackendError: Ray is missing or the cluster cannot be reached.
+        """
+        ray = import_ray()
+        started = not ray.is_initialized()
+        if started:
+            try:
+                ray.init(address=self.address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise BackendError(f"cannot start or reach the Ray cluster: {first_line(err)}") from err
+        pending: dict[Any, Task] = {}
+        try:
+            remote = ray.remote(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task, max_calls=0,
+                                max_retries=self.max_retries)(run_remote)  # fmt: skip
+            threads = max(1, int(self.cpus_per_task))
+            images: dict[str, Any] = {}
+            for task in tasks:
+                if task.path not in images:
+                    try:
+                        images[task.path] = ray.put(Path(task.path).read_bytes())
+                    except OSError:
+                        images[task.path] = None  # the worker tries the path, and reports why it fails
+                pending[remote.remote(task, images[task.path], plugins, threads)] = task
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    task = pending.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except ray.exceptions.RayError as err:
+                        yield TaskResult(task.key, False, error=f"Ray lost the task: {first_line(err)}")
+        finally:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # already finished, or the cluster is gone: nothing left to stop
+                    pass
+            if started:
+                ray.shutdown()
+
+
+Backend = InProcess | LocalProcesses | RayCluster
+
+
+def choose_backend(workers: int | None = None, ray: bool = False, address: str | None = None,
+                   cpus_per_task: float | None = None, gpus_per_task: float = 0.0) -> Backend:  # fmt: skip
+    """The backend of the command line's options.
+
+    Ray when ``ray`` or ``address`` is given, or ``$RAY_ADDRESS`` is set; else local
+    processes when ``workers`` is given; else this process. ``cpus_per_task`` is the torch
+    threads per task everywhere (and Ray's CPU slots per task).
+
+    Raises:
+        BackendError: bad numbers, or ``workers`` together with Ray.
+    """
+    if workers is not None and workers < 1:
+        raise BackendError(f"workers must be ≥ 1, got {workers}")
+    if (cpus_per_task is not None and cpus_per_task <= 0) or gpus_per_task < 0:
+        raise BackendError("cpus per task must be > 0 and gpus per task ≥ 0")
+    threads = max(1, int(cpus_per_task)) if cpus_per_task else None
+    if ray or address or os.environ.get("RAY_ADDRESS"):
+        if workers is not None:
+            raise BackendError("choose local worker processes or Ray, not both")
+        return RayCluster(address, cpus_per_task or 1.0, gpus_per_task)
+    if gpus_per_task:
+        raise BackendError("GPUs per task are a Ray option: add --ray (one task per GPU)")
+    if workers is not None:
+        return LocalProcesses(workers, threads)
+    return InProcess(threads)
