@@ -4,8 +4,9 @@ Two representations: HOG and ``tinyeval``, a two-layer CNN with random weights t
 plug-in (``tests/evaluation_plugin.py``) registers in this process and in every worker.
 With every layer that is 12 tasks (4 images × hog, tinyeval:conv1, tinyeval:conv2) of 20
 steps at 32×32 px. One uninterrupted in-process run (1 thread) is the reference; a run
-killed part-way and resumed on 2 local worker processes, and a run on a local Ray
-instance, must give its table again (every column but the seconds, floats to 1e-6).
+killed part-way and resumed on 2 local worker processes (one of which is killed too), and
+a run on a local Ray instance, must give its table again (every column but the seconds,
+floats to 1e-6).
 """
 from __future__ import annotations
 
@@ -162,7 +163,7 @@ def _done_records(out: Path) -> dict[str, bytes]:
     return records
 
 
-def test_a_killed_run_resumes_and_redoes_only_what_it_lost(reference, folder, tmp_path):
+def test_a_killed_run_and_a_killed_worker_lose_only_the_tasks_in_flight(reference, folder, tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "inverter", "evaluate", str(folder), "-r", "hog,tinyeval", "--layers", "all",
                "--iterations", str(ITERATIONS), "--size", str(SIDE), "--weights", "random", "--plugin", str(PLUGIN),
@@ -186,11 +187,22 @@ def test_a_killed_run_resumes_and_redoes_only_what_it_lost(reference, folder, tm
     del finished[damaged]
     (out / "tasks" / f".{damaged}.png.123.tmp").write_bytes(b"half a file")
 
-    ran = []
-    final = evaluate(make_spec(folder), out, LocalProcesses(2, threads=1),
-                     progress=lambda p: ran.append(p.last["key"]) if p.last else None)  # fmt: skip
+    # Resume on 2 worker processes, and kill one of them after the first result: the pool
+    # breaks, a new one runs the tasks that were in flight and the rest.
+    ran, killed, workers = [], [], set()
+
+    def progress(update) -> None:
+        if update.last is not None:
+            ran.append(update.last["key"])
+            workers.add(update.last["worker"])
+            if not killed:
+                killed.append(int(update.last["worker"].rsplit(":", 1)[1]))
+                os.kill(killed[0], signal.SIGKILL)
+
+    final = evaluate(make_spec(folder), out, LocalProcesses(2, threads=1), progress=progress)
     keys = [r["key"] for r in read_table(reference)]
-    assert sorted(ran) == sorted(set(keys) - set(finished)), "exactly the unfinished tasks run again"
+    assert killed and killed[0] != os.getpid() and len(workers) > 2, "a second pool ran the rest"
+    assert sorted(ran) == sorted(set(keys) - set(finished)), "exactly the unfinished tasks run again, each once"
     assert final.reused == len(finished) and final.done == 12 and final.failed == 0
     for key, content in finished.items():
         assert (out / "tasks" / f"{key}.json").read_bytes() == content, "a finished task was rewritten"

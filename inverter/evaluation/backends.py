@@ -61,20 +61,24 @@ class InProcess:
 class LocalProcesses:
     """Run the tasks in ``workers`` local processes (fresh interpreters: ``spawn``).
 
+    A worker process that dies (killed, out of memory) takes down the pool with the tasks
+    in flight; a new pool then runs those and the rest, up to ``pool_restarts`` times.
+
     Attributes:
         workers: how many processes. threads: torch CPU threads in each (default: the
-            machine's cores shared out, at least 1).
+            machine's cores shared out, at least 1). pool_restarts: new pools after a worker died.
     """
 
     workers: int = 2
     threads: int | None = None
+    pool_restarts: int = 2
     name: str = "local processes"
 
     def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
         """Yield each task's result as it finishes.
 
         Raises:
-            BackendError: a worker process died (killed, out of memory); what finished is yielded first.
+            BackendError: worker processes kept dying; what finished was yielded first.
         """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -83,25 +87,32 @@ class LocalProcesses:
         if self.workers < 1:
             raise BackendError(f"workers must be ≥ 1, got {self.workers}")
         threads = self.threads or max(1, (os.cpu_count() or 1) // self.workers)
-        executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=prepare_worker, initargs=(plugins, threads, True))  # fmt: skip
-        complete = False
-        try:
-            futures = [executor.submit(run_task, task) for task in tasks]
-            broken = None
-            for future in as_completed(futures):
-                if isinstance(future.exception(), BrokenProcessPool):
-                    broken = future.exception()
-                    continue
-                yield future.result()
-            if broken is not None:
-                raise BackendError(f"a worker process died ({first_line(broken)}): killed, or out of memory? "
-                                   "The tasks finished so far are saved; run the same command again to resume")  # fmt: skip
-            complete = True
-        finally:
-            if not complete:
-                _terminate(executor)
-            executor.shutdown(wait=True, cancel_futures=True)
+        remaining = {task.key: task for task in tasks}
+        broken: BaseException | None = None
+        for _ in range(self.pool_restarts + 1):
+            if not remaining:
+                return
+            executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=prepare_worker, initargs=(plugins, threads, True))  # fmt: skip
+            complete, broken = False, None
+            try:
+                futures = {executor.submit(run_task, task): key for key, task in remaining.items()}
+                for future in as_completed(futures):
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        broken = future.exception()  # the task was in flight, or queued: it runs again
+                        continue
+                    result = future.result()
+                    del remaining[futures[future]]
+                    yield result
+                complete = True
+            finally:
+                if not complete:
+                    _terminate(executor)
+                executor.shutdown(wait=True, cancel_futures=True)
+        if remaining:
+            raise BackendError(f"worker processes kept dying ({first_line(broken) if broken else 'no reason given'}): "
+                               "out of memory? The tasks finished so far are saved; run the same command again to "
+                               "resume")  # fmt: skip
 
 
 def _terminate(executor: Any) -> None:
