@@ -1,17 +1,21 @@
 """Where an evaluation's tasks run: this process, local worker processes, or a Ray cluster.
 
-Every backend takes the tasks still to do and yields one
-:class:`~inverter.evaluation.worker.TaskResult` per task as it finishes, in the order
-they finish; the main process writes each to the output folder at once. All three run
-the same :func:`~inverter.evaluation.worker.run_task`, so the same task gives the same
-numbers wherever it runs (CPU float32; the thread count can change the last bits of a
-convolution's sums).
+Every backend takes the tasks still to do and the output folder's
+:class:`~inverter.evaluation.store.ResultStore`, runs each task with the same
+:func:`~inverter.evaluation.worker.run_task` — so the same task gives the same numbers
+wherever it runs (CPU float32; the thread count can change the last bits of a
+convolution's sums) — saves its result the moment it is done, and yields its record, in
+the order the tasks finish.
 
 * :class:`InProcess` (the default): one task after another in this process, on its device.
 * :class:`LocalProcesses`: N worker processes (``concurrent.futures`` with fresh
-  interpreters), each with its own torch threads.
+  interpreters), each with its own torch threads. Each worker saves its own results
+  (same machine, same folder) and sends back only the task's key: a message that small
+  is written to the pipe in one piece, so a worker killed at any moment never leaves half
+  a message for the pool to wait on for ever.
 * :class:`RayCluster`: one Ray task per CPU slot or GPU (``pip install inverter[ray]``); the
-  images travel through Ray's object store and the results come back to this process.
+  images travel through Ray's object store, the results come back to this process, which
+  saves them.
 
 Closing a backend's generator (Ctrl-C, or a caller that stops) stops its workers: only
 the tasks in flight are lost.
@@ -27,8 +31,12 @@ from typing import Any
 import torch
 
 from ..errors import InverterError, first_line
+from .store import ResultStore
 from .tasks import Task
 from .worker import TaskResult, prepare_worker, run_remote, run_task
+
+#: What a backend yields per task: its record as saved (:meth:`ResultStore.save`).
+Record = dict[str, Any]
 
 
 class BackendError(InverterError, RuntimeError):
@@ -46,13 +54,13 @@ class InProcess:
     threads: int | None = None
     name: str = "in-process"
 
-    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
-        """Yield each task's result as it finishes."""
+    def run(self, tasks: Sequence[Task], store: ResultStore, plugins: tuple[str, ...] = ()) -> Iterator[Record]:
+        """Run and save each task; yield its record."""
         before = torch.get_num_threads()
         prepare_worker(plugins, self.threads)
         try:
             for task in tasks:
-                yield run_task(task)
+                yield store.save(task, run_task(task))
         finally:
             torch.set_num_threads(before)
 
@@ -74,8 +82,8 @@ class LocalProcesses:
     pool_restarts: int = 2
     name: str = "local processes"
 
-    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
-        """Yield each task's result as it finishes.
+    def run(self, tasks: Sequence[Task], store: ResultStore, plugins: tuple[str, ...] = ()) -> Iterator[Record]:
+        """Run and save each task in a worker; yield its record as the worker finishes it.
 
         Raises:
             BackendError: worker processes kept dying; what finished was yielded first.
@@ -96,14 +104,17 @@ class LocalProcesses:
                                            initializer=prepare_worker, initargs=(plugins, threads, True))  # fmt: skip
             complete, broken = False, None
             try:
-                futures = {executor.submit(run_task, task): key for key, task in remaining.items()}
+                futures = {executor.submit(run_and_save, task, str(store.root)): key for key, task in remaining.items()}
                 for future in as_completed(futures):
                     if isinstance(future.exception(), BrokenProcessPool):
                         broken = future.exception()  # the task was in flight, or queued: it runs again
                         continue
-                    result = future.result()
+                    key = future.result()
                     del remaining[futures[future]]
-                    yield result
+                    record = store.record(key)
+                    if record is None:
+                        raise BackendError(f"a worker saved task {key} but its record cannot be read in {store.root}")
+                    yield record
                 complete = True
             finally:
                 if not complete:
@@ -113,6 +124,12 @@ class LocalProcesses:
             raise BackendError(f"worker processes kept dying ({first_line(broken) if broken else 'no reason given'}): "
                                "out of memory? The tasks finished so far are saved; run the same command again to "
                                "resume")  # fmt: skip
+
+
+def run_and_save(task: Task, root: str) -> str:
+    """:func:`run_task` and :meth:`ResultStore.save` in a local worker; returns the task's key (a small message)."""
+    ResultStore(root).save(task, run_task(task))
+    return task.key
 
 
 def _terminate(executor: Any) -> None:
@@ -162,8 +179,8 @@ class RayCluster:
     max_retries: int = 3
     name: str = "Ray"
 
-    def run(self, tasks: Sequence[Task], plugins: tuple[str, ...] = ()) -> Iterator[TaskResult]:
-        """Yield each task's result as it finishes (a task Ray lost is a failed result).
+    def run(self, tasks: Sequence[Task], store: ResultStore, plugins: tuple[str, ...] = ()) -> Iterator[Record]:
+        """Save each task's result as it comes back; yield its record (a task Ray lost is a failed one).
 
         Raises:
             BackendError: Ray is missing or the cluster cannot be reached.
@@ -193,9 +210,10 @@ class RayCluster:
                 for ref in ready:
                     task = pending.pop(ref)
                     try:
-                        yield ray.get(ref)
+                        result = ray.get(ref)
                     except ray.exceptions.RayError as err:
-                        yield TaskResult(task.key, False, error=f"Ray lost the task: {first_line(err)}")
+                        result = TaskResult(task.key, False, error=f"Ray lost the task: {first_line(err)}")
+                    yield store.save(task, result)
         finally:
             for ref in pending:
                 try:

@@ -105,18 +105,16 @@ def evaluation_updates(spec: EvaluationSpec, out: str | Path, backend: Backend |
                         time.perf_counter() - start, **changes)  # fmt: skip
 
     yield progress()
-    tasks = {task.key: task for task in todo}
-    results = backend.run(todo, plugins)
+    records = backend.run(todo, store, plugins)
     try:
-        for result in results:
-            record = store.save(tasks[result.key], result)
-            if result.ok:
-                errors[result.key] = result.metrics["ijcv_error"]
+        for record in records:
+            if record["status"] == "done":
+                errors[record["key"]] = record["result"]["ijcv_error"]
             else:
                 failed += 1
             yield progress(last=record)
     finally:
-        results.close()
+        records.close()
     paths = write_report(out, plan)
     yield progress(finished=True, paths=paths)
 
