@@ -32,27 +32,21 @@ DSIFT      0.35 /  2.5 –  7.2      0.61 /  2.8 –  8.9
 =========  =====================  =====================
 
 The same inversions at 227 px took 189 s with 1 thread on the idle machine.
-``benchmarks/quality.py`` gives the 227-px numbers over 9 photographs.
+``benchmarks/quality.py`` (a caller of ``inverter evaluate``) gives the 227-px numbers over 9
+photographs; the definitions are :mod:`inverter.evaluation.statistics`'s.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from inverter.engine import reconstruct
+from inverter.evaluation.paper import PAPER_TABLE1
+from inverter.evaluation.statistics import cvpr_errors, cvpr_normalization, describe, ijcv_error
 from inverter.representations import load_representation
-
-QUALITY_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_quality", QUALITY_PY)
-quality = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault(_spec.name, quality)  # dataclasses look their module up there
-_spec.loader.exec_module(quality)  # type: ignore[union-attr]
 
 IMAGES = ("astronaut", "chelsea", "coffee")
 SIZE = 128
@@ -90,7 +84,7 @@ def _codes(family: str) -> SetResult:
                 out.append(rep(torch.from_numpy(shot.pixels[:1])).flatten().double().numpy())
         with torch.no_grad():
             targets.append(rep(rep.image_to_pixels(image, (SIZE, SIZE))).flatten().double().numpy())
-        assert quality.ijcv_error(codes[-1], targets[-1]) == pytest.approx(float(shot.relative_error[0]), rel=1e-3)
+        assert ijcv_error(codes[-1], targets[-1]) == pytest.approx(float(shot.relative_error[0]), rel=1e-3)
     return SetResult(family, np.stack(codes), np.stack(targets), np.stack(noise))
 
 
@@ -106,29 +100,30 @@ def test_cvpr_error_is_computed_as_the_papers_code():
     codes = targets + np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
     # squared distances 25, 16, 9 off the diagonal, twice each, over 9 entries
     normaliser = 2 * (25 + 16 + 9) / 9
-    assert quality.cvpr_normalization(targets) == pytest.approx(normaliser)
-    np.testing.assert_allclose(quality.cvpr_errors(codes, targets), [1 / normaliser, 0.0, 4 / normaliser])
-    assert quality.mean_std([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0))  # MATLAB's N − 1 std
+    assert cvpr_normalization(targets) == pytest.approx(normaliser)
+    np.testing.assert_allclose(cvpr_errors(codes, targets), [1 / normaliser, 0.0, 4 / normaliser])
+    stats = describe([1.0, 2.0, 3.0])
+    assert (stats.mean, stats.std) == pytest.approx((2.0, 1.0))  # MATLAB's N − 1 std
     with pytest.raises(ValueError):
-        quality.cvpr_errors(codes[:1], targets[:1])
+        cvpr_errors(codes[:1], targets[:1])
 
 
 def test_cvpr_error_below_paper_table1(inverted: SetResult):
-    paper_mean, _ = quality.PAPER_TABLE1[inverted.family]
-    errors = 100 * quality.cvpr_errors(inverted.codes, inverted.targets)
+    paper_mean, _ = PAPER_TABLE1[inverted.family]
+    errors = 100 * cvpr_errors(inverted.codes, inverted.targets)
     assert errors.mean() < paper_mean / 2, (inverted.family, errors)
     assert errors.max() < paper_mean, (inverted.family, errors)
 
 
 def test_ijcv_error_per_image_below_measured_bound(inverted: SetResult):
-    errors = [quality.ijcv_error(c, t) for c, t in zip(inverted.codes, inverted.targets)]
+    errors = [ijcv_error(c, t) for c, t in zip(inverted.codes, inverted.targets)]
     assert max(errors) < IJCV_BOUNDS[inverted.family], (inverted.family, errors)
 
 
 def test_the_metric_can_fail_on_the_initial_noise(inverted: SetResult):
     """Before optimisation the same errors are far above the paper's, so the bounds above mean something."""
-    paper_mean, _ = quality.PAPER_TABLE1[inverted.family]
-    errors = 100 * quality.cvpr_errors(inverted.noise_codes, inverted.targets)
+    paper_mean, _ = PAPER_TABLE1[inverted.family]
+    errors = 100 * cvpr_errors(inverted.noise_codes, inverted.targets)
     assert errors.min() > 2 * paper_mean, (inverted.family, errors)
-    ijcv = [quality.ijcv_error(c, t) for c, t in zip(inverted.noise_codes, inverted.targets)]
+    ijcv = [ijcv_error(c, t) for c, t in zip(inverted.noise_codes, inverted.targets)]
     assert min(ijcv) > IJCV_BOUNDS[inverted.family], (inverted.family, ijcv)

@@ -4,6 +4,7 @@ Commands::
 
     inverter invert IMAGE -r NAME[:LAYER] [options]      # one inversion (the default command)
     inverter experiment KIND -r FAMILY[:LAYER] [options] # one of the paper's experiments
+    inverter evaluate FOLDER -r R[,R…] --out DIR         # the paper's errors over an image folder
     inverter list [FAMILY]                               # the representations and their layers
     inverter --config FILE.json [options]                # re-run a report or repeat an experiment
 
@@ -17,14 +18,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import experiment, invert, listing
+from . import evaluate, experiment, invert, listing
 
-COMMANDS = {"invert": invert.main, "experiment": experiment.main, "list": listing.main}
+COMMANDS = {"invert": invert.main, "experiment": experiment.main, "list": listing.main, "evaluate": evaluate.main}
 
-USAGE = """usage: inverter {invert,experiment,list} ...  |  inverter --config FILE.json [options]
+USAGE = """usage: inverter {invert,experiment,evaluate,list} ...  |  inverter --config FILE.json [options]
 
   invert IMAGE -r NAME[:LAYER] [options]       reconstruct an image from its representation
   experiment KIND -r FAMILY[:LAYER] [options]  run one of the paper's experiments (a grid of inversions)
+  evaluate FOLDER -r R[,R…] --out DIR          the paper's errors over an image folder (resumable; local or Ray)
   list [FAMILY]                                the representations, their layers and presets
   --config FILE.json                           re-run a report, or repeat an experiment
 
