@@ -192,6 +192,20 @@ class Candidate:
         return cls(label.strip(), options.strip(), parse_settings(options))
 
 
+def first_alike(rep: Representation, settings: dict[str, dict]) -> dict[str, str]:
+    """``{label: the first label whose settings resolve to the same run at rep}``, itself when it is the first:
+    a candidate that repeats another (the layer's default that is its CVPR preset) need not run twice."""
+    from inverter import resolve_settings
+
+    seen: dict[str, object] = {}
+    out = {}
+    for label, overrides in settings.items():
+        resolved = resolve_settings(rep, InversionConfig(**overrides))
+        out[label] = next((other for other, r in seen.items() if r == resolved), label)
+        seen.setdefault(out[label], resolved)
+    return out
+
+
 # --------------------------------------------------------------------------- interleaved timing
 
 #: Each ``next`` runs one block of work and returns once it is done (device synchronised).

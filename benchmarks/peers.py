@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device `{device}`, weights "
               f"`{Path(args.weights).name}`, images {', '.join(n for n, _ in images)}, seed {args.seed}, "
               f"{args.every} steps per block; {time.strftime('%Y-%m-%d %H:%M')}; _{harness.load_line()}_\n")
-        results = []
+        results, twins = [], {layer: {} for layer in layers}
         for layer in layers:
             rep = harness.representation(f"{family.name}:{layer}", device, args.weights)
             size = (args.size, args.size) if args.size else rep.input_size
@@ -318,13 +318,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 contenders = {PEER: peer_loop(rep, target, size, args.seed, args.every),
                               ADAM: adam_loop(rep, target, size, args.seed, args.every, args.adam_lr,
                                               quick.get("iterations"))}  # fmt: skip
-                for c in candidates:
-                    contenders[c.label] = engine_loop(rep, image, {**common, **c.overrides}, args.every)
+                alike = harness.first_alike(rep, {c.label: {**common, **c.overrides} for c in candidates})
+                for c in candidates:  # a candidate that repeats another is not run twice
+                    if alike[c.label] == c.label:
+                        contenders[c.label] = engine_loop(rep, image, {**common, **c.overrides}, args.every)
+                    else:
+                        twins[layer][c.label] = alike[c.label]
                 for name, trace in race(contenders, rep, target, device).items():
                     traces[name].append(trace)
+                for label, twin in twins[layer].items():
+                    traces[label].append(traces[twin][-1])
                 log(f"{layer} {image_name}: " + ", ".join(f"{n} {100 * traces[n][-1].error:.1f}%" for n in names))
             results.append(LayerRace(layer, traces))
-            print(layer_table(results[-1], names, options, reference) + "\n", flush=True)
+            notes = {label: f"{options[label]} (the same settings as `{twin}`: its run)"
+                     for label, twin in twins[layer].items()}  # fmt: skip
+            print(layer_table(results[-1], names, options | notes, reference) + "\n", flush=True)
     except harness.BAD_INPUT as err:
         return harness.bad_input(err)
     print("## Summary (means over the images)\n")

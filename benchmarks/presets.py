@@ -127,7 +127,7 @@ def layer_table(result: LayerResult, labels: Sequence[str], options: dict[str, s
         runs = result.runs[label]
         per_image = " / ".join(f"{100 * r.error:.1f}" for r in runs)
         verdict = "(reference)" if label == ref else ("**yes**" if result.beats(label, ref) else "no")
-        lines.append(f"| `{label}` | `{options[label] or '(the layer default)'}` | {result.mean(label, 'steps'):.0f} | "
+        lines.append(f"| `{label}` | {options[label]} | {result.mean(label, 'steps'):.0f} | "
                      f"**{100 * result.mean(label, 'error'):.1f}** ({per_image}) | "
                      + " / ".join(f"{100 * result.error_at(label, f):.1f}" for f in (1 / 4, 1 / 3, 1 / 2))
                      + f" | {result.mean(label, 'ssim'):.3f} | "
@@ -206,13 +206,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for layer in layers:
             rep = harness.representation(f"{family_name}:{layer}", device, args.weights)
             runs = {c.label: [] for c in candidates}
+            alike = harness.first_alike(rep, {c.label: {**common, **c.overrides} for c in candidates})
             for name, image in images:
-                for c in candidates:
+                for c in candidates:  # a candidate that repeats another is not run twice
+                    if alike[c.label] != c.label:
+                        runs[c.label].append(runs[alike[c.label]][-1])
+                        continue
                     runs[c.label].append(run(rep, image, {**common, **c.overrides}, args.every))
                     r = runs[c.label][-1]
                     log(f"{layer} {name} {c.label}: error {100 * r.error:.1f}%, SSIM {r.ssim:.3f}, {r.seconds:.1f} s")
             results.append(LayerResult(layer, runs))
-            print(layer_table(results[-1], labels, {c.label: c.options for c in candidates}) + "\n", flush=True)
+            options = {c.label: (f"`{c.options}`" if c.options else "the layer default")
+                       + (f" (= `{alike[c.label]}`: the same settings)" if alike[c.label] != c.label else "")
+                       for c in candidates}  # fmt: skip
+            print(layer_table(results[-1], labels, options) + "\n", flush=True)
     except harness.BAD_INPUT as err:
         return harness.bad_input(err)
     print("## Summary (mean over the images)\n")

@@ -8,14 +8,17 @@ device (no memory, no random init), then only the truncated part's weights are l
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from ..schedule import scale_phases
 from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, check_state_dict, load_state_dict, weights_text
+from . import ijcv
 from .base import IMAGENET_MEAN_255, IMAGENET_STD_255, Family, LayerSpec, Preset, Representation
 from .registry import register
 
@@ -109,6 +112,28 @@ SQUEEZENET_ROWS: tuple[Row, ...] = (  # λ_TV: conv1…fire3 | pool3…fire7 | f
 )  # fmt: skip
 
 
+# --------------------------------------------------------------------------- measured defaults (issue 15)
+#: Steps of the measured defaults: the CVPR preset's, so that each compares with it step for step.
+DEFAULT_STEPS = 400
+
+
+def ijcv_steps(cvpr: Preset, steps: int = DEFAULT_STEPS) -> Preset:
+    """The layer's IJCV preset (:func:`inverter.representations.ijcv.from_cvpr`), its schedule stretched to ``steps``."""
+    journal = ijcv.from_cvpr(cvpr)
+    return replace(journal, phases=scale_phases(journal.phases, steps))
+
+
+def adaptive_cvpr(cvpr: Preset, learning_rate: float = 300.0, steps: int = DEFAULT_STEPS) -> Preset:
+    """The layer's CVPR objective (its C, λ_TV, λ_α, the clip at 255, the Gaussian start, no jitter)
+    descended by the IJCV adaptive step, on the IJCV schedule stretched to ``steps`` at ``learning_rate``."""
+    return replace(cvpr, method="ijcv", learning_rate=learning_rate, phases=scale_phases(ijcv.PHASES, steps))
+
+
+def cvpr_rate(cvpr: Preset, learning_rate: float) -> Preset:
+    """The layer's CVPR preset with another base rate (the schedule's multipliers kept)."""
+    return replace(cvpr, learning_rate=learning_rate)
+
+
 def build_truncated(
     family: str,
     constructor: Callable[..., nn.Module],
@@ -151,9 +176,19 @@ def register_cnn(
     description: str,
     weights: HubFile,
     key_map: KeyMap = KeyMap(),
+    defaults: Mapping[str, Callable[[Preset], Preset]] | None = None,
 ) -> Family:
-    """Register a torchvision CNN family: its layer table, input size and default weights."""
-    layers = tuple(LayerSpec(layer, stride, Preset(lambda_tv=tv), node) for layer, node, stride, tv in rows)
+    """Register a torchvision CNN family: its layer table, input size and default weights.
+
+    ``defaults`` maps a layer to the default preset it runs when no method is asked for, made
+    from the layer's CVPR preset; the other layers default to their CVPR preset.
+    """
+    defaults = defaults or {}
+    layers = tuple(
+        LayerSpec(layer, stride, Preset(lambda_tv=tv), node,
+                  default=defaults[layer](Preset(lambda_tv=tv)) if layer in defaults else None)
+        for layer, node, stride, tv in rows
+    )  # fmt: skip
 
     def build(layer: str, weights_spec: WeightsSpec | None) -> TorchvisionCNN:
         return build_truncated(name, constructor, family.layer(layer), input_size, weights_spec, key_map)
@@ -178,8 +213,18 @@ VGG16 = register_cnn(
                                      (r"^head\.fc\.", "classifier.6.")),
            reshape=(("classifier.0.weight", (4096, 25088)), ("classifier.3.weight", (4096, 4096)))),
 )  # fmt: skip
+#: SqueezeNet 1.1's default presets, chosen on its real ImageNet weights by ``benchmarks/presets.py``
+#: (issue 15; the README's "Methods, time to quality and per-layer defaults" has the table and the
+#: command): at each layer measured, the candidate with a lower mean IJCV error *and* a mean SSIM
+#: no lower than the CVPR preset's at the same 400 steps, on rocket, motorcycle and camera; the
+#: CVPR preset where none did, and at the layers not measured.
+SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
+    "conv1": ijcv_steps, "relu1": ijcv_steps, "pool1": ijcv_steps, "fire2": ijcv_steps, "fire3": ijcv_steps,
+    "fire5": adaptive_cvpr,
+    "fire9": lambda cvpr: cvpr_rate(cvpr, 0.0004),
+}
 SQUEEZENET = register_cnn(
     "squeezenet1_1", models.squeezenet1_1, SQUEEZENET_ROWS, (227, 227), "fire5",
     "SqueezeNet 1.1 (torchvision, ImageNet), 227×227, small and fast on a CPU",
-    HubFile("theunnecessarythings/vision_models", "squeezenet1_1.safetensors"),
+    HubFile("theunnecessarythings/vision_models", "squeezenet1_1.safetensors"), defaults=SQUEEZENET_DEFAULTS,
 )  # fmt: skip
