@@ -10,11 +10,14 @@ this module beside itself (also when a test loads the script by its file path)::
 """
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from inverter import invert  # noqa: E402
+from inverter import InversionConfig, invert  # noqa: E402
+from inverter.cli.options import add_setting_options, given_settings  # noqa: E402
 from inverter.engine import forward_in_precision  # noqa: E402
-from inverter.errors import InverterError  # noqa: E402
+from inverter.errors import InverterError, UnknownNameError  # noqa: E402
 from inverter.representations import get_family, load_representation, parse_name  # noqa: E402
-from inverter.representations.base import Representation  # noqa: E402
+from inverter.representations.base import Family, Representation  # noqa: E402
 
 #: The arithmetic of Φ in :func:`engine_blocks` and :func:`baseline_blocks` alike
 #: (``float32`` or ``bfloat16``); a script sets it from its ``--precision``.
@@ -67,6 +71,141 @@ def engine_options() -> dict[str, str]:
     return {} if PRECISION == "float32" else {"precision": PRECISION}
 
 
+def family_layers(representation: str, layers: str | None = None) -> tuple[Family, list[str]]:
+    """``"squeezenet1_1"`` (every layer, or the comma-separated ``layers``) or ``"squeezenet1_1:fire5"``
+    → (the family, its layer names).
+
+    Raises:
+        UnknownNameError: an unknown family or layer.
+    """
+    family_name, _, only = representation.partition(":")
+    family = get_family(family_name)
+    names = [s.name for s in family.layers]
+    chosen = [only] if only else names if not layers else [n.strip() for n in layers.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in names]
+    if unknown or not chosen:
+        raise UnknownNameError(f"unknown layer(s) {', '.join(unknown) or '(none given)'} of {family_name}; "
+                               f"known: {', '.join(names)}")  # fmt: skip
+    return family, chosen
+
+
+def start(args: argparse.Namespace) -> None:
+    """A script's common options: ``--threads`` (torch's CPU threads) and ``--every`` (≥ 1) checked."""
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    if getattr(args, "every", 1) < 1:
+        raise ValueError(f"--every must be ≥ 1, got {args.every}")
+
+
+def photos(names: str) -> list[tuple[str, np.ndarray]]:
+    """``"rocket,camera"`` → ``[(name, image)]`` of :data:`SAMPLE_PHOTOS`.
+
+    Raises:
+        ValueError: a name that is not a sample photograph.
+    """
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in SAMPLE_PHOTOS]
+    if unknown or not chosen:
+        raise ValueError(f"unknown sample photograph(s) {', '.join(unknown) or '(none given)'}; "
+                         f"known: {', '.join(SAMPLE_PHOTOS)}")
+    return [(n, sample_photo(n)) for n in chosen]
+
+
+def code_error(rep: Representation, target: torch.Tensor, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+    """IJCV error √(‖Φ(x)−Φ0‖²/‖Φ0‖²) of pre-images ``[K, C, H, W]`` (pixel units) against ``target`` = Φ0, ``[K]``."""
+    from inverter.objectives import data_term
+
+    x = torch.as_tensor(pixels).to(target.device)
+    with torch.no_grad():
+        return data_term(rep(x), target).sqrt().cpu().numpy().astype(np.float64)
+
+
+def steps_to_reach(curve: Sequence[tuple[float, float]], goal: float) -> float | None:
+    """The first step at which a curve of ``(step, error)`` points reaches ``error ≤ goal``, linearly
+    interpolated between the two points around the crossing; ``None`` if it never does."""
+    previous = None
+    for step, error in curve:
+        if error <= goal:
+            if previous is None or previous[1] <= goal:
+                return float(step)
+            (s0, e0), fraction = previous, (previous[1] - goal) / (previous[1] - error)
+            return s0 + fraction * (step - s0)
+        previous = (step, error)
+    return None
+
+
+@dataclass
+class LayerRuns:
+    """Runs at one layer by contender label, one per image; each run has ``error`` (final), ``steps``
+    and ``curve`` (``(step, error)`` points)."""
+
+    layer: str
+    runs: dict[str, list]
+
+    def mean(self, label: str, attribute: str) -> float:
+        """Mean of a run attribute over the images."""
+        return float(np.mean([getattr(r, attribute) for r in self.runs[label]]))
+
+    def steps_to(self, label: str, goal: str) -> list[float | None]:
+        """Per image, the step at which ``label`` reached ``goal``'s final error (``None``: never, or ``goal`` diverged)."""
+        return [steps_to_reach(r.curve, g.error) if np.isfinite(g.error) else None
+                for r, g in zip(self.runs[label], self.runs[goal])]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- settings as option strings
+
+
+class _SettingsParser(argparse.ArgumentParser):
+    def error(self, message: str):  # raise instead of printing the usage and exiting
+        raise ValueError(message)
+
+
+def parse_settings(text: str) -> dict:
+    """Inversion settings written as ``inverter invert``'s options (``"--method ijcv --iterations 120"``)
+    → ``{setting: value}`` of :class:`inverter.InversionConfig`, read by the schema's own parser.
+
+    Raises:
+        ValueError: an unknown option or a malformed value.
+    """
+    parser = _SettingsParser(prog="settings", add_help=False)
+    add_setting_options(parser)
+    try:
+        return given_settings(parser.parse_args(shlex.split(text)), InversionConfig())
+    except ValueError as err:
+        raise ValueError(f"settings {text!r}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A labelled set of settings: ``LABEL=OPTIONS`` on a command line (``"ijcv=--method ijcv"``;
+    ``"default="`` is the layer's default preset)."""
+
+    label: str
+    options: str
+    overrides: dict
+
+    @classmethod
+    def parse(cls, text: str) -> "Candidate":
+        label, sep, options = text.partition("=")
+        if not sep or not label.strip():
+            raise ValueError(f"a candidate is LABEL=OPTIONS (e.g. 'ijcv=--method ijcv'), got {text!r}")
+        return cls(label.strip(), options.strip(), parse_settings(options))
+
+
+def first_alike(rep: Representation, settings: dict[str, dict]) -> dict[str, str]:
+    """``{label: the first label whose settings resolve to the same run at rep}``, itself when it is the first:
+    a candidate that repeats another (the layer's default that is its CVPR preset) need not run twice."""
+    from inverter import resolve_settings
+
+    seen: dict[str, object] = {}
+    out = {}
+    for label, overrides in settings.items():
+        resolved = resolve_settings(rep, InversionConfig(**overrides))
+        out[label] = next((other for other, r in seen.items() if r == resolved), label)
+        seen.setdefault(out[label], resolved)
+    return out
+
+
 # --------------------------------------------------------------------------- interleaved timing
 
 #: Each ``next`` runs one block of work and returns once it is done (device synchronised).
@@ -96,17 +235,20 @@ def repeat_blocks(call: Callable[[], object], calls: int, device: torch.device,
 
 def engine_blocks(rep: Representation, image: np.ndarray, steps: int, restarts: int, device: torch.device,
                   size: tuple[int, int] | None = None, engine: Callable = invert,
-                  snapshot_every: int | None = None) -> tuple[Block, int]:
+                  snapshot_every: int | None = None, overrides: dict | None = None) -> tuple[Block, int]:
     """:func:`invert` advanced ``steps`` steps per block; returns (blocks, steps).
 
     A block takes one snapshot, or one every ``snapshot_every`` steps (a divisor of
     ``steps``). The generator is primed (its first snapshot taken) before it is returned;
-    ``engine`` is another version's ``invert`` for before/after comparisons.
+    ``engine`` is another version's ``invert`` for before/after comparisons; ``overrides``
+    are further settings (``{"method": "ijcv"}``, from :func:`parse_settings`). The schedule
+    is stretched so far that the loop, stopped from outside, stays in its first phase (with
+    jitter, where the settings have it).
     """
     every = snapshot_every or steps
     iterations = steps * 1000  # never reached: the loop is stopped from outside
-    gen = engine(rep, image, iterations=iterations, snapshot_every=every, restarts=restarts,
-                 device=str(device), image_size=size, **engine_options())
+    gen = engine(rep, image, **{**(overrides or {}), "iterations": iterations, "snapshot_every": every,
+                                "restarts": restarts, "device": str(device), "image_size": size}, **engine_options())
     next(gen)
     return repeat_blocks(lambda: next(gen), steps // every, device, steps)
 

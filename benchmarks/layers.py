@@ -6,7 +6,10 @@ seconds. Example (the SqueezeNet sheet in docs/)::
 
     python benchmarks/layers.py --representation squeezenet1_1 \\
         --weights ../shared/weights/squeezenet1_1-imagenet.safetensors \\
-        --image astronaut --output docs/squeezenet_layers.png
+        --image astronaut --method cvpr --output docs/squeezenet_layers.png
+
+Every layer runs its default preset unless the settings schema's options (``--method cvpr``,
+``--lambda-tv 5``, …) say otherwise.
 
 ``--weights random`` runs a CNN with random weights (plumbing and timing only); without
 ``--weights`` a CNN's weights come from the Hugging Face Hub.
@@ -27,11 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.py, also whe
 import harness  # noqa: E402  (puts the repository root on sys.path)
 from harness import SAMPLE_PHOTOS, sample_photo  # noqa: E402
 
+from inverter import InversionConfig  # noqa: E402
+from inverter.cli.options import add_setting_options, given_settings  # noqa: E402
 from inverter.engine import DivergenceError, reconstruct  # noqa: E402
 from inverter.errors import UnknownNameError  # noqa: E402
 from inverter.grid import make_grid  # noqa: E402
 from inverter.images import ImageError, load_image  # noqa: E402
 from inverter.representations import get_family, load_representation  # noqa: E402
+from inverter.settings import SETTINGS, Mask  # noqa: E402
 
 
 @dataclass
@@ -79,13 +85,14 @@ def invert_layer(
     size: int | None,
     seed: int = 0,
     device: str | None = None,
+    settings: dict | None = None,
 ) -> LayerResult:
-    """Reconstruct ``image`` from ``family:layer`` with the layer's preset (``iterations``
-    and ``size`` in pixels override it) and score the result."""
+    """Reconstruct ``image`` from ``family:layer`` with the layer's default preset (``iterations``
+    and ``size`` in pixels override it, and ``settings``, e.g. ``{"method": "cvpr"}``) and score the result."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     rep = load_representation(f"{family}:{layer}", weights=weights, device=device)
-    overrides = {"seed": seed, "snapshot_every": 10**9}
+    overrides = {**(settings or {}), "seed": seed, "snapshot_every": 10**9}
     if iterations is not None:
         overrides["iterations"] = iterations
     if size is not None:
@@ -145,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, … (default: the best available)")
     parser.add_argument("--columns", type=int, default=6, help="tiles per row of the sheet")
     parser.add_argument("--tile", type=int, default=160, help="tile side on the sheet, pixels")
+    own = {action.option_strings[0] for action in parser._actions if action.option_strings}
+    # the settings schema's other options (--method cvpr, --lambda-tv 5, …), for every layer alike
+    add_setting_options(parser, exclude=[s.name for s in SETTINGS if s.cli_flag in own or isinstance(s.kind, Mask)])
     return parser
 
 
@@ -167,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = []
         for layer in layers:
             results.append(invert_layer(family_name, layer, image, args.weights, args.iterations, args.size, args.seed,
-                                        args.device))
+                                        args.device, given_settings(args, InversionConfig())))
             harness.log(f"{layer}: error {100 * results[-1].relative_error:.1f}%, {results[-1].seconds:.1f} s")
         weights = "random" if args.weights == "random" else Path(args.weights).name if args.weights else "Hub"
         shown = next((r.reference for r in results if r.reference is not None), None)

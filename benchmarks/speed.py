@@ -30,6 +30,16 @@ Sections (all with random weights: speed does not depend on the values):
 5. Time from calling :func:`inverter.invert` to receiving its first snapshot, weights
    already loaded: the first call after loading (cold) and the median of the next calls;
    and what one more snapshot costs, in milliseconds and in steps.
+
+With ``--candidate LABEL=OPTIONS`` (repeatable; ``inverter invert``'s options, read by the
+settings schema) it measures only the per-step ratio of each candidate's settings, all
+interleaved with one bare baseline, on ``--only``'s representations (issue 15: every
+method and parameterisation)::
+
+    python benchmarks/speed.py --threads 1 --only alexnet:conv1,alexnet:conv5,squeezenet1_1:fire5 \
+        --candidate "cvpr=--method cvpr" --candidate "ijcv=--method ijcv" \
+        --candidate "cvpr+fourier=--method cvpr --parameterisation fourier" \
+        --candidate "ijcv+fourier=--method ijcv --parameterisation fourier"
 """
 from __future__ import annotations
 
@@ -153,6 +163,34 @@ def per_step_table(rows: list[Row], before: str | None = None) -> str:
         lines.append(f"| `{r.name}` | {r.steps} | {r.baseline_ms:.1f} |{extra} {r.engine_ms:.1f} | {r.ratio:.3f} | "
                      f"{r.ratio_spread} | ≤ {r.target} | {verdict(r.ok)} |")
     return "\n".join(lines)
+
+
+def candidates_table(names: list[str], candidates: list[harness.Candidate], device: torch.device, image: np.ndarray,
+                     rounds: int, budget_s: float, cap: int, weights: str) -> tuple[str, list[tuple[str, str, bool]]]:
+    """Per-step ratio invert ÷ bare fwd+bwd of every candidate's settings, all of one representation interleaved
+    with one bare baseline; returns the table and the (target, measured, holds) rows."""
+    lines = ["| representation | steps/block | fwd+bwd ms/step | " + " | ".join(
+        f"`{c.label}` ms/step, ratio (min–max)" for c in candidates) + " |",
+        "|---|---:|---:|" + "---:|" * len(candidates)]  # fmt: skip
+    targets = []
+    for name in names:
+        rep = representation(name, device, weights)
+        size = SHALLOW_SIZE if rep.channels == 1 else None
+        steps = steps_per_block(rep, image, device, budget_s, cap, size)
+        workloads = {"baseline": baseline_blocks(rep, image, steps, 1, device, size)}
+        for c in candidates:
+            workloads[c.label] = engine_blocks(rep, image, steps, 1, device, size, overrides=c.overrides)
+        times = interleave(workloads, rounds, device)
+        cells = []
+        for c in candidates:
+            per_round = ratios(times[c.label], times["baseline"])
+            target = SHALLOW_TARGET if rep.channels == 1 else CNN_TARGET
+            cells.append(f"{1e3 * median(times[c.label]):.1f}, **{median(per_round):.3f}** ({spread(per_round)})")
+            targets.append((f"per-step ratio `{name}` `{c.label}` ≤ {target}", f"{median(per_round):.3f}",
+                            median(per_round) <= target))
+        lines.append(f"| `{name}` | {steps} | {1e3 * median(times['baseline']):.1f} | " + " | ".join(cells) + " |")
+        log(f"  {name}: " + ", ".join(f"{c.label} {cell}" for c, cell in zip(candidates, cells)))
+    return "\n".join(lines), targets
 
 
 def invert_at(revision: str) -> Callable:
@@ -325,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", metavar="REV", help="also time the engine of this git revision (before/after)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="arithmetic of Φ, in the engine and in the bare baseline alike")
+    parser.add_argument("--candidate", action="append", metavar="LABEL=OPTIONS",
+                        help="only the per-step ratio of the engine with these settings (inverter invert's options, "
+                             "e.g. 'ijcv+fourier=--method ijcv --parameterisation fourier'; repeatable), every "
+                             "candidate interleaved with one bare baseline, on --only's representations")
+    parser.add_argument("--weights", default="random", help="CNN weights for --candidate's rows (default: random)")
     args = parser.parse_args(argv)
     harness.PRECISION = args.precision
     if args.against and args.precision != "float32":
@@ -346,7 +389,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--against {args.against}: not a revision of this repository (git's message above)")
     image = harness.sample_photo("astronaut")
     targets: list[tuple[str, str, bool]] = []  # (target, measured, holds) for the last table
+    try:
+        candidates = [harness.Candidate.parse(text) for text in args.candidate or ()]
+    except ValueError as err:
+        parser.error(str(err))
     print(header(device, args), flush=True)
+    if candidates:
+        log("per-step by candidate")
+        table, targets = candidates_table(cnn_names + shallow, candidates, device, image, args.rounds, budget, cap,
+                                          args.weights)
+        section("Per-step time by settings: `invert()` with each candidate vs bare forward + backward (batch 1)",
+                table + "\n\nEach candidate's engine and the bare baseline take turns block by block; ratio = "
+                "invert / fwd+bwd per round, median (min–max) over rounds. The schedule is stretched so that the "
+                "blocks stay in the first phase (with its jitter, where the settings have it).\n\nCandidates: "
+                + "; ".join(f"`{c.label}` = `{c.options or '(the layer default)'}`" for c in candidates))
+        lines = ["| target | measured | holds |", "|---|---:|---|"]
+        lines += [f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in targets]
+        section("Targets", "\n".join(lines))
+        return 0
 
     # 5 first (cold = the very first call after loading), reusing the loaded networks for 1.
     log("first snapshot")

@@ -28,8 +28,10 @@ from .masks import TOKEN_CHOICES, CodeMask
 from .objectives import OBJECTIVES
 from .parameterisation import PARAMETERISATIONS
 
-#: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's.
-METHODS = ("cvpr", "ijcv")
+#: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's; ``"fast"``, where a
+#: family offers it (HOG, HOGb, DSIFT), a measured shorter preset. A method names a preset; the
+#: step rule is that preset's own (:attr:`inverter.representations.base.Preset.method`).
+METHODS = ("cvpr", "ijcv", "fast")
 DISPLAY_MODES = ("minmax", "clip")
 INIT_MODES = ("gaussian", "uniform", "image")
 #: Arithmetic of Φ: ``float32``, or ``bfloat16`` under :func:`torch.autocast`.
@@ -479,8 +481,8 @@ class InversionConfig:
         Number(0), "C, weight of the normalised data term", preset=True, metavar="C", label="C (data weight)",
         app_range=(0, 1e9))
     learning_rate: float | None = setting(
-        Number(0), "η, base rate of the step schedule (in x/σ units; the paper: 0.004)", preset=True,
-        metavar="η", label="Learning rate η", app_range=(0, 10))
+        Number(0), "η, base rate of the step schedule (the CVPR step: x/σ units, the paper's 0.004; the IJCV "
+        "adaptive step: about 53)", preset=True, metavar="η", label="Learning rate η", app_range=(0, 1e4))
     jitter: int | str | None = setting(
         Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last phase runs without", unit="pixels",
         preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="pixels_auto", app_range=(0, 64))
@@ -524,8 +526,8 @@ class InversionConfig:
         widget="radio", advanced=True)
     method: str | None = setting(
         Choice(METHODS), "the optimisation: 'cvpr' (CVPR 2015: heavy-ball momentum, its schedule and presets) or "
-        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth); its preset fills the settings "
-        "left out", preset=True, selects_preset=True, label="Method", widget="radio")
+        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth) or 'fast' (HOG, HOGb, DSIFT: "
+        "200 steps); its preset fills the settings left out", preset=True, selects_preset=True, label="Method", widget="radio")
     objective: str = setting(
         Objective(OBJECTIVES), "what the pre-image is asked to do: 'invert' (reproduce the image's code), 'activation' "
         "(raise one unit or class: see target), 'caricature' (exaggerate what the layer sees in the image, starting "
@@ -627,8 +629,8 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     context = Context(representation, {})
     for s in SETTINGS:
         value = getattr(config, s.name)
-        if value is None and s.preset:
-            value = getattr(preset, s.name)
+        if (value is None and s.preset) or s.selects_preset:
+            value = getattr(preset, s.name)  # the method resolves to the chosen preset's step rule
         value = s.kind.coerce(value, s.name) if value is not None or s.default is not None else None
         context.values[s.name] = s.kind.resolve(value, context)
     values = context.values

@@ -38,7 +38,9 @@ def cases(s: Setting) -> tuple[str, object, str]:
     """``(a valid command-line word, the config value it gives, a word the setting refuses)``."""
     kind = s.kind
     if isinstance(kind, Choice):
-        return kind.options[-1], kind.options[-1], "nonsense"
+        # a method names a preset, and not every representation has every one: the tiny network's last
+        valid = [o for o in kind.options if o in TinyCNN().presets][-1] if s.selects_preset else kind.options[-1]
+        return valid, valid, "nonsense"
     if isinstance(kind, Integer):
         assert kind.low is not None, f"{s.name}: every whole-number setting has a lower bound"
         return str(kind.low + 2), kind.low + 2, str(kind.low - 1)

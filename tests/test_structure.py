@@ -17,7 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "inverter"
 FRONT_ENDS = ("cli", "ui")
 #: The schema, and the engine and its update that use the settings, plus one more place.
 MOST_FILES = 4
-SHARED_VOCABULARY = {"device", "clip", "alpha", "precision"}
+#: Setting names that are also ordinary words of other modules (``target`` is Φ(x0) in the
+#: evaluation store, ``device`` a torch device everywhere): not counted.
+SHARED_VOCABULARY = {"device", "clip", "alpha", "precision", "target"}
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -11,13 +11,16 @@ inversion running beside it in a server. The model is first built on the ``meta`
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 from torchvision import models
 
+from ..schedule import scale_phases
 from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, check_state_dict, load_state_dict, weights_text
+from . import ijcv
 from .base import IMAGENET_MEAN_255, IMAGENET_STD_255, Family, LayerSpec, Preset, Representation
 from .registry import register
 
@@ -144,6 +147,28 @@ SQUEEZENET_ROWS: tuple[Row, ...] = (  # λ_TV: conv1…fire3 | pool3…fire7 | f
 )  # fmt: skip
 
 
+# --------------------------------------------------------------------------- measured defaults (issue 15)
+#: Steps of the measured defaults: the CVPR preset's, so that each compares with it step for step.
+DEFAULT_STEPS = 400
+
+
+def ijcv_steps(cvpr: Preset, steps: int = DEFAULT_STEPS) -> Preset:
+    """The layer's IJCV preset (:func:`inverter.representations.ijcv.from_cvpr`), its schedule stretched to ``steps``."""
+    journal = ijcv.from_cvpr(cvpr)
+    return replace(journal, phases=scale_phases(journal.phases, steps))
+
+
+def adaptive_cvpr(cvpr: Preset, learning_rate: float = 300.0, steps: int = DEFAULT_STEPS) -> Preset:
+    """The layer's CVPR objective (its C, λ_TV, λ_α, the clip at 255, the Gaussian start, no jitter)
+    descended by the IJCV adaptive step, on the IJCV schedule stretched to ``steps`` at ``learning_rate``."""
+    return replace(cvpr, method="ijcv", learning_rate=learning_rate, phases=scale_phases(ijcv.PHASES, steps))
+
+
+def cvpr_rate(cvpr: Preset, learning_rate: float) -> Preset:
+    """The layer's CVPR preset with another base rate (the schedule's multipliers kept)."""
+    return replace(cvpr, learning_rate=learning_rate)
+
+
 def build_truncated(
     family: str,
     constructor: Callable[..., nn.Module],
@@ -185,9 +210,19 @@ def register_cnn(
     description: str,
     weights: HubFile,
     key_map: KeyMap = KeyMap(),
+    defaults: Mapping[str, Callable[[Preset], Preset]] | None = None,
 ) -> Family:
-    """Register a torchvision CNN family: its layer table, input size and default weights."""
-    layers = tuple(LayerSpec(layer, stride, Preset(lambda_tv=tv), node) for layer, node, stride, tv in rows)
+    """Register a torchvision CNN family: its layer table, input size and default weights.
+
+    ``defaults`` maps a layer to the default preset it runs when no method is asked for, made
+    from the layer's CVPR preset; the other layers default to their CVPR preset.
+    """
+    defaults = defaults or {}
+    layers = tuple(
+        LayerSpec(layer, stride, Preset(lambda_tv=tv), node,
+                  default=defaults[layer](Preset(lambda_tv=tv)) if layer in defaults else None)
+        for layer, node, stride, tv in rows
+    )  # fmt: skip
 
     def build(layer: str, weights_spec: WeightsSpec | None) -> TorchvisionCNN:
         return build_truncated(name, constructor, family.layer(layer), input_size, weights_spec, key_map)
@@ -212,8 +247,28 @@ VGG16 = register_cnn(
                                      (r"^head\.fc\.", "classifier.6.")),
            reshape=(("classifier.0.weight", (4096, 25088)), ("classifier.3.weight", (4096, 4096)))),
 )  # fmt: skip
+#: SqueezeNet 1.1's default presets (issue 15), chosen on its real ImageNet weights with
+#: ``benchmarks/presets.py`` (the README's "Better pre-images in less time" has the command and the
+#: table): at each layer measured, the candidate whose mean IJCV error over rocket, motorcycle and
+#: camera is lower *and* whose mean SSIM is no lower than the CVPR preset's, both at 400 steps;
+#: mean error / SSIM, CVPR → default:
+#:
+#: * conv1, relu1, fire2, fire3: the IJCV preset, 18.2 → 13.3 % / 0.968 → 0.974 (conv1), 18.1 → 13.2 % /
+#:   0.962 → 0.970 (relu1), 17.5 → 13.6 % / 0.653 → 0.663 (fire2), 20.1 → 14.3 % / 0.555 → 0.628 (fire3).
+#:   Its Fourier variant did as well or better at fire2 and fire3 but costs ~1.4× a step (not a default);
+#: * fire5: the adaptive step on the CVPR objective, 27.5 → 26.5 % / 0.388 → 0.393 (a small margin:
+#:   on the astronaut at 128 px it is the other way round, 30.6 → 31.1 % / 0.227 → 0.211);
+#: * fire9: the CVPR preset at a tenth of its rate (its rate is above the data term's stability bound
+#:   there, ``benchmarks/curvature.py``), 35.8 → 31.3 % / 0.337 → 0.341;
+#: * pool1, fire7, logits (nothing beat the CVPR preset on both) and the layers not measured (pool3,
+#:   fire4, pool5, fire6, fire8, conv10, relu10): the CVPR preset.
+SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
+    "conv1": ijcv_steps, "relu1": ijcv_steps, "fire2": ijcv_steps, "fire3": ijcv_steps,
+    "fire5": adaptive_cvpr,
+    "fire9": lambda cvpr: cvpr_rate(cvpr, 0.0004),
+}
 SQUEEZENET = register_cnn(
     "squeezenet1_1", models.squeezenet1_1, SQUEEZENET_ROWS, (227, 227), "fire5",
     "SqueezeNet 1.1 (torchvision, ImageNet), 227×227, small and fast on a CPU",
-    HubFile("theunnecessarythings/vision_models", "squeezenet1_1.safetensors"),
+    HubFile("theunnecessarythings/vision_models", "squeezenet1_1.safetensors"), defaults=SQUEEZENET_DEFAULTS,
 )  # fmt: skip

@@ -1,0 +1,54 @@
+"""The measured defaults of issue 15: SqueezeNet's per-layer default presets, HOG's 200-step preset,
+and the faithful CVPR and IJCV presets left as they were."""
+from __future__ import annotations
+
+import pytest
+
+from inverter import InversionConfig, resolve_settings
+from inverter.errors import SettingError
+from inverter.representations import get_family, ijcv, load_representation
+from inverter.representations.base import SHALLOW_PHASES, Preset
+from inverter.representations.cnn import DEFAULT_STEPS, SQUEEZENET_DEFAULTS
+from inverter.settings import pinned_config
+
+
+def test_squeezenet_defaults_are_the_measured_ones_and_the_methods_stay_faithful():
+    family = get_family("squeezenet1_1")
+    for spec in family.layers:
+        cvpr = Preset(lambda_tv=spec.preset.lambda_tv)
+        assert spec.presets["cvpr"] == cvpr and spec.presets["ijcv"] == ijcv.from_cvpr(cvpr), spec.name
+        expected = SQUEEZENET_DEFAULTS[spec.name](cvpr) if spec.name in SQUEEZENET_DEFAULTS else cvpr
+        assert spec.default == expected, spec.name
+        assert spec.default.iterations == DEFAULT_STEPS, "a default compares with the CVPR preset step for step"
+    assert family.layer("logits").default == family.layer("logits").presets["cvpr"]  # nothing beat it there
+
+
+@pytest.mark.parametrize("family", ["alexnet", "vgg16"])
+def test_families_without_real_weights_keep_the_cvpr_default(family):
+    assert all(spec.default == spec.presets["cvpr"] for spec in get_family(family).layers)
+
+
+@pytest.mark.parametrize("layer", [spec.name for spec in get_family("squeezenet1_1").layers])
+def test_a_default_is_reproduced_by_its_pinned_settings(layer):
+    """A report pins the resolved settings with their method; re-resolving them must give the
+    same run, schedule included (the schedule comes from the method's preset)."""
+    rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
+    settings = resolve_settings(rep, InversionConfig())
+    assert settings.method == rep.default_preset.method
+    assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
+
+
+@pytest.mark.parametrize("name", ["hog", "hogb", "dsift"])
+def test_the_fast_shallow_preset_is_200_steps_of_the_cvpr_rule(name):
+    rep = load_representation(name)
+    settings = resolve_settings(rep, InversionConfig(method="fast"))
+    assert (settings.method, settings.iterations) == ("cvpr", 200)  # the method names the preset; its rule runs
+    assert settings.phases == tuple((m, 50) for m, _ in SHALLOW_PHASES)
+    assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
+    assert resolve_settings(rep, InversionConfig()).iterations == 800  # the default stays the paper's
+
+
+def test_a_cnn_has_no_fast_preset():
+    rep = load_representation("squeezenet1_1:conv1", weights="random", device="cpu")
+    with pytest.raises(SettingError, match="has no 'fast' preset; it has cvpr, ijcv"):
+        resolve_settings(rep, InversionConfig(method="fast"))
