@@ -134,7 +134,10 @@ def test_stop_halts_the_run(page):
     assert active_runs() == 1
     page.click("#stop")
     assert wait_until(lambda: active_runs() == 0, 15), "the inversion kept running after Stop"
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Stopped')", timeout=10_000)
+    try:
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('Stopped')", timeout=10_000)
+    except PlaywrightTimeout:
+        raise AssertionError(status(page))
     time.sleep(0.5)  # no late update of the stopped run puts "Running" back
     assert "Stopped" in status(page) and "Running" not in status(page) and "Done" not in status(page)
     assert not page.errors, page.errors
@@ -143,6 +146,8 @@ def test_stop_halts_the_run(page):
 def test_layer_choices_and_presets_follow_the_representation(page):
     from inverter.ui.choices import default_layer, layer_names, preset_knobs
 
+    before = page.inner_text("#cost")
+    assert "Estimated time: about" in before and "on this CPU" in before  # what a run would cost
     page.click("#representation input")
     page.locator("[role=option]", has_text="alexnet").first.click()
     deep = default_layer("alexnet")
@@ -155,6 +160,8 @@ def test_layer_choices_and_presets_follow_the_representation(page):
     page.wait_for_function(f"() => Number(document.querySelector('#lambda_tv input').value) === {expected}",
                            timeout=10_000)
     assert "Random, untrained weights" in page.inner_text("#weights-note")
+    set_number(page, "restarts", 8)  # the estimate follows the work
+    page.wait_for_function(f"() => document.querySelector('#cost').innerText !== {before!r}", timeout=10_000)
 
 
 def test_an_example_click_shows_a_cached_result(page, server):

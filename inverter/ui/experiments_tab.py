@@ -35,7 +35,7 @@ from .choices import default_family, family_names, family_of, get_representation
 from .errors import guarded, user_errors
 from .form import api_inputs, controls, endpoint, parameter_docs, parameter_named, read_settings, string_list, validator
 from .results import RUNS_ROOT
-from .status import progress_bar
+from .status import Runs, progress_bar
 from .uploads import check_upload, read_upload
 from .zerogpu import check_budget, cost_text, gpu, gpu_request, machine, serving_device
 
@@ -46,6 +46,8 @@ MAX_JOBS = 24
 #: Most seconds between two streamed grids (the last one is always sent).
 STREAM_EVERY_S = 0.3
 MAX_NEIGHBOURHOOD = 32
+#: The experiments under way, by session.
+RUNS = Runs()
 #: Shown when an experiment is stopped.
 STOPPED = "**Stopped**: the panels shown are those finished before the stop."
 #: Kinds' parameters that are inversion settings (the restarts view's K), offered with the setting's range.
@@ -214,8 +216,12 @@ def _stream(spec: ExperimentSpec, image: np.ndarray | None) -> Iterator[Outputs]
         seconds, request = budget(spec)
         _load_networks(spec)
     yield None, f"Starting **{KINDS[spec.kind].title}** on {spec.representation} …  \n{cost_text(seconds)}", {}, None
+    with RUNS.running():
+        yield from _updates(guarded(stream_updates(spec, image, request), "The experiment failed"))
+
+
+def _updates(updates: Iterator[ExperimentUpdate]) -> Iterator[Outputs]:
     shown = 0.0
-    updates = guarded(stream_updates(spec, image, request), "The experiment failed")
     try:
         for update in updates:
             if not update.done and time.monotonic() - shown < STREAM_EVERY_S:
@@ -229,7 +235,13 @@ def _stream(spec: ExperimentSpec, image: np.ndarray | None) -> Iterator[Outputs]
                     files = [str(p) for p in update.result.save(folder).values()]
             yield update.grid(), status_text(update), _metrics(update), files
     finally:
-        updates.close()
+        updates.close()  # type: ignore[attr-defined]
+
+
+def stopped(request: gr.Request) -> str:
+    """The status after Stop, once the session's experiment has ended."""
+    RUNS.wait_ended(str(request.session_hash or ""))
+    return STOPPED
 
 
 def _image(payload: Any) -> np.ndarray | None:
@@ -428,7 +440,8 @@ def build_experiments_tab() -> dict[str, Any]:
         run_from_json_ui, [c["json_files"]], outputs, api_name="experiment_from_json", preprocess=False,
         concurrency_id="inversion", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
-    c["stop"].click(lambda: STOPPED, None, [c["status"]], cancels=[c["run_event"], c["json_event"]], queue=False,
+    c["stop"].click(None, cancels=[c["run_event"], c["json_event"]])  # first: listeners run in order
+    c["stop"].click(stopped, None, [c["status"]], concurrency_limit=None, show_progress="hidden",
                     api_visibility="private")  # fmt: skip
     return c
 

@@ -8,7 +8,6 @@ closes the engine's generator, so the optimisation stops at its next snapshot.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from .choices import family_of, get_representation
 from .errors import guarded, user_errors
 from .form import offered, parameter_named, params_of, read_settings, resolve_masks
 from .results import RunInfo, RunRecord, empty_curve
-from .status import progress_bar
+from .status import Runs, progress_bar
 from .uploads import check_upload, read_upload, upload_name, upload_path
 from .zerogpu import check_budget, cost_text, gpu, gpu_request, machine, serving_device
 
@@ -36,21 +35,26 @@ from .zerogpu import check_budget, cost_text, gpu, gpu_request, machine, serving
 #: reference image, downloads (the order of the tab's output components).
 Outputs = tuple[Any, Any, pd.DataFrame, pd.DataFrame, str, dict, Any, Any]
 
-_ACTIVE = 0
-_STARTED = 0
-_ACTIVE_LOCK = threading.Lock()
+#: The inversions under way, by session.
+RUNS = Runs()
 #: Shown when a run is stopped (the Stop button; a client's cancel shows nothing).
 STOPPED = "**Stopped**: the last picture shown is where the optimisation had got to."
 
 
 def active_runs() -> int:
     """How many inversions are running in this process now (for tests and monitoring)."""
-    return _ACTIVE
+    return RUNS.active
 
 
 def started_runs() -> int:
     """How many inversions this process has started (a cached example starts none)."""
-    return _STARTED
+    return RUNS.started
+
+
+def stopped(request: gr.Request) -> str:
+    """The status after Stop, once the session's inversion has ended (see :class:`~inverter.ui.status.Runs`)."""
+    RUNS.wait_ended(str(request.session_hash or ""))
+    return STOPPED
 
 
 @dataclass(frozen=True)
@@ -196,13 +200,9 @@ def run_inversion(values: dict[str, Any], progress: gr.Progress | None = None) -
     The first update clears the outputs and says what is loading and what the run will cost
     (loading may read weights); the others come from :func:`updates`.
     """
-    global _ACTIVE, _STARTED
     with user_errors("Cannot run"):
         request = plan_run(build_request(values))
-    with _ACTIVE_LOCK:
-        _ACTIVE += 1
-        _STARTED += 1
-    try:
+    with RUNS.running():
         target = f"{request.family}:{request.layer}" if request.layer else request.family
         yield (None, [], empty_curve("relative_error"), empty_curve("objective"),
                f"Loading **{target}** …  \n{cost_text(request.estimate_s)}", {"step": None, "done": False}, None,
@@ -219,9 +219,6 @@ def run_inversion(values: dict[str, Any], progress: gr.Progress | None = None) -
             note=request.note,
         )
         yield from updates(guarded(stream_snapshots(request)), RunRecord(info), progress)
-    finally:
-        with _ACTIVE_LOCK:
-            _ACTIVE -= 1
 
 
 def updates(shots: Iterator[Snapshot], record: RunRecord, progress: gr.Progress | None = None) -> Iterator[Outputs]:

@@ -22,7 +22,7 @@ from ..settings import SETTINGS
 from .choices import default_family, default_layer, family_names, family_of, layer_names, preset_knobs, weights_note
 from .errors import user_errors
 from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of, validator
-from .invert_run import STOPPED, Outputs, cost_line, problems, run_inversion
+from .invert_run import Outputs, cost_line, problems, run_inversion, stopped
 from .uploads import DOWNSCALE_SIDE, MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
 from .zerogpu import max_run_seconds, on_gpu
 
@@ -196,7 +196,9 @@ def build_invert_tab() -> InvertTab:
         invert, inputs, outputs, api_name="invert_from_ui", api_visibility="private", preprocess=False,
         concurrency_id="inversion", show_progress="minimal", show_progress_on=[status], validator=validate_invert,
     )  # fmt: skip
-    stop.click(lambda: STOPPED, None, [status], cancels=[run_event], queue=False, api_visibility="private")
+    stop.click(None, cancels=[run_event])  # first: the page handles a trigger's listeners in order
+    stop.click(stopped, None, [status], concurrency_limit=None, show_progress="hidden",
+               api_visibility="private")  # queued: its line reaches the page after the run's last update
     _cost_events(cost, inputs, [representation, layer_box,
                                 *(knobs[s.name] for s in offered() if s.widget in COST_WIDGETS)])
     side = next((knobs[s.name] for s in offered() if s.widget == "side"), None)
