@@ -14,10 +14,23 @@ from __future__ import annotations
 import torch
 
 from .objectives import total_variation_grad
+from .parameterisation import PARAMETERISATIONS, FourierBasis
+
+#: The step rules, by method (see :class:`Descent`).
+RULES = ("cvpr", "ijcv")
 
 
 class Descent:
-    """Heavy-ball descent on ``E = data + λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)``, ``c0 = 1/σ0``.
+    """Descent on ``E = data + λ_α·R_α(x·c0) + λ_TV·R_TV^β(x·c0)``, ``c0 = 1/σ0``.
+
+    Two step rules, by method:
+
+    * ``"cvpr"``: heavy-ball momentum, ``v ← μ·v − rate·σ²·∇E``, ``x ← x + v`` (CVPR 2015).
+    * ``"ijcv"``: the IJCV 2016 code's adaptive step, ``G ← μ·G + (∇E)²``,
+      ``v ← μ·v − ∇E / (1/ℓ + √G)``, ``x ← x + v`` elementwise, with ``ℓ = rate·H·W`` (the
+      authors' ``numPixels · learningRate``): Adagrad with a decaying sum, its steps bounded by
+      ``ℓ·|∇E|`` where the gradients have been small. :meth:`reset_momentum` resets ``v``
+      only, as the authors' code does.
 
     Args:
         x: the canvas, ``[K, C, H', W']``; updated in place by :meth:`step`.
@@ -28,12 +41,30 @@ class Descent:
         sigma: σ, so that the pixel step is ``rate·σ²·∇E``.
         clip: scale every pixel's colour vector down to this norm after each step (pixel
             units), or ``None``.
+        rule: ``"cvpr"`` or ``"ijcv"`` (see above).
+        pixels: ``H·W`` of the pre-image, the IJCV rule's rate factor.
+        parameterisation: ``"pixels"`` (the step is taken on ``x``) or ``"fourier"`` (on the
+            coefficients of :class:`inverter.parameterisation.FourierBasis`, ``x`` following).
     """
 
     def __init__(self, x: torch.Tensor, *, alpha: float, lambda_alpha: float, beta: float, lambda_tv: float,
-                 inv_sigma0: float, momentum: float, sigma: float, clip: float | None) -> None:
+                 inv_sigma0: float, momentum: float, sigma: float, clip: float | None, rule: str = "cvpr",
+                 pixels: int = 1, parameterisation: str = "pixels") -> None:  # fmt: skip
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        if parameterisation not in PARAMETERISATIONS:
+            raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}")
         self.x = x
-        self.velocity = torch.zeros_like(x)
+        self.rule, self.pixels = rule, int(pixels)
+        self.basis = FourierBasis(tuple(x.shape), x.device) if parameterisation == "fourier" else None
+        # the variable the step is taken on: the image itself, or its coefficients
+        self.variable = x if self.basis is None else self.basis.coefficients(x)
+        self.velocity = torch.zeros_like(self.variable)
+        fused = self.basis is None and rule == "cvpr"  # the fast path: every term straight into v
+        self._gradient = None if fused else torch.empty_like(x)  # ∇_x E, formed in full
+        # the IJCV rule's decaying sum of squares and its step's denominator
+        self._squares = torch.zeros_like(self.variable) if rule == "ijcv" else None
+        self._denominator = torch.empty_like(self.variable) if rule == "ijcv" else None
         self.alpha, self.beta = float(alpha), float(beta)
         self.lambda_alpha, self.lambda_tv = float(lambda_alpha), float(lambda_tv)
         self.c0 = float(inv_sigma0)
@@ -106,21 +137,36 @@ class Descent:
                 out.addcmul_(x, weight.pow_(power), value=factor)
 
     def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int, data_scale: float = 1.0) -> None:
-        """One update: ``v ← μ·v − rate·σ²·(∇R + s·∇data)``, ``x ← x + v``, then the clip.
+        """One update by the rule (see the class), then the clip.
 
         Args:
-            rate: learning rate η of this step.
+            rate: learning rate of this step (η, or the IJCV rate before the ``H·W`` factor).
             data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``,
                 up to the scalar factor ``data_scale`` (``s``), which costs nothing here.
         """
-        # v ← μ·v, then each gradient term is added into v with its factor −rate·σ²·(…):
-        # no separate gradient sum is formed and scaled
-        step = -rate * self.step_scale
-        velocity = self.velocity.mul_(self.momentum)
-        self._accumulate_regulariser_gradient(velocity, step)
         height, width = data_grad.shape[-2:]
-        velocity[..., top : top + height, left : left + width].add_(data_grad, alpha=step * data_scale)
-        self.x.add_(velocity)
+        velocity = self.velocity.mul_(self.momentum)
+        if self._gradient is None:
+            # each gradient term is added into v with its factor −rate·σ²·(…): no separate
+            # gradient sum is formed and scaled
+            step = -rate * self.step_scale
+            self._accumulate_regulariser_gradient(velocity, step)
+            velocity[..., top : top + height, left : left + width].add_(data_grad, alpha=step * data_scale)
+        else:
+            gradient = self._gradient.zero_()
+            self._accumulate_regulariser_gradient(gradient, 1.0)
+            gradient[..., top : top + height, left : left + width].add_(data_grad, alpha=data_scale)
+            if self.basis is not None:
+                gradient = self.basis.adjoint(gradient)
+            if self.rule == "cvpr":
+                velocity.add_(gradient, alpha=-rate * self.step_scale)
+            else:
+                squares = self._squares.mul_(self.momentum).addcmul_(gradient, gradient)
+                denominator = torch.sqrt(squares, out=self._denominator).add_(1.0 / (rate * self.pixels))
+                velocity.addcdiv_(gradient, denominator, value=-1.0)
+        self.variable.add_(velocity)
+        if self.basis is not None:
+            self.x.copy_(self.basis.image(self.variable))
         self._norm2_valid = False
         if self.clip is not None:
             # scale = min(clip/‖x_pixel‖, 1) = clip/√max(S, clip²); afterwards S = min(S, clip²)
@@ -129,3 +175,5 @@ class Descent:
             scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
             self.x.mul_(scale)
             norm2.clamp_(max=clip2)
+            if self.basis is not None:  # the coefficients of the clipped image
+                self.variable.copy_(self.basis.coefficients(self.x))

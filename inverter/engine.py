@@ -24,21 +24,14 @@ import numpy as np
 import torch
 
 from .descent import Descent
-from .errors import DivergenceError, SettingError
-from .images import load_image
+from .errors import DivergenceError, ImageError, SettingError
+from .images import SAMPLE_PHOTOS, load_image, sample_photo
 from .masks import CodeMask
-from .objectives import (
-    REFERENCE_SIDE,
-    alpha_norm,
-    image_sigma,
-    masked_residual,
-    regulariser_scale,
-    squared_norm,
-    total_variation,
-)
+from .objectives import REFERENCE_SIDE, DataTerm, alpha_norm, image_sigma, regulariser_scale, total_variation
+from .representations import ijcv
 from .representations.base import Representation
 from .schedule import learning_rates, phase_starts
-from .settings import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Settings, resolve_settings
+from .settings import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Settings, Target, resolve_settings
 
 __all__ = [
     "DISPLAY_MODES", "INIT_MODES", "PRECISIONS", "DivergenceError", "InversionConfig", "Settings", "Snapshot",
@@ -55,6 +48,9 @@ class Snapshot:
         images: ``[K, H, W, 3]`` uint8 RGB pre-images (grey ones replicated), display mapping.
         reference: ``[H, W, 3]`` uint8, the input as the representation sees it.
         relative_error: ``[K]``, √(‖M⊙(Φ(x)−Φ0)‖²/‖M⊙Φ0‖²) (IJCV's error), unitless.
+        score: ``[K]``, the objective's own figure of merit (see
+            :class:`inverter.objectives.DataTerm`): the relative error for an inversion, the
+            target's activation over its typical scale, the caricature's ⟨Φ(x), Φ0⁺⟩/‖Φ0⁺‖².
         data_loss, alpha_loss, tv_loss, loss: ``[K]`` the weighted objective terms and their sum.
         learning_rate: the rate of the step just taken.
         elapsed: seconds since :func:`invert` was called.
@@ -68,6 +64,7 @@ class Snapshot:
     images: np.ndarray
     reference: np.ndarray
     relative_error: np.ndarray
+    score: np.ndarray
     data_loss: np.ndarray
     alpha_loss: np.ndarray
     tv_loss: np.ndarray
@@ -80,8 +77,10 @@ class Snapshot:
 
     @property
     def best(self) -> int:
-        """Index of the restart with the lowest relative error."""
-        return int(np.argmin(self.relative_error))
+        """Index of the best restart: the lowest relative error (inversion), the highest score (the others)."""
+        if self.settings.objective == "invert":
+            return int(np.argmin(self.relative_error))
+        return int(np.argmax(self.score))
 
     @property
     def image(self) -> np.ndarray:
@@ -131,19 +130,52 @@ def _display(pixels: np.ndarray, mean: np.ndarray, mode: str) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def _initial_noise(settings: Settings, channels: int, canvas: tuple[int, int]) -> torch.Tensor:
-    """``[K, C, H', W']`` noise, each restart rescaled to norm σ (CPU generator: reproducible)."""
-    gen = torch.Generator().manual_seed(settings.seed)
+def _initial_image(settings: Settings, image: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
+    """The start, ``[K, C, H', W']`` in pixel units (CPU generator: reproducible).
+
+    ``"gaussian"`` (CVPR): noise, each restart rescaled to norm σ. ``"uniform"`` (IJCV):
+    uniform in [−1, 1], each restart divided by its 95% quantile and multiplied by ``B/√C``
+    (``B`` the typical pixel norm, 80), as the authors' code does. ``"image"``: the image
+    ``[1, C, H, W]`` itself at the canvas's centre, zero around it (the authors' caricatures).
+    """
+    channels = image.shape[1]
     shape = (settings.restarts, channels, *canvas)
-    noise = torch.randn(shape, generator=gen) if settings.init == "gaussian" else torch.rand(shape, generator=gen) - 0.5
-    norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-    scale = settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size))
-    return noise / norms * scale
+    if settings.init == "image":
+        top, left = (canvas[0] - image.shape[2]) // 2, (canvas[1] - image.shape[3]) // 2
+        start = torch.zeros(shape)
+        start[:, :, top : top + image.shape[2], left : left + image.shape[3]] = image.cpu()
+        return start
+    gen = torch.Generator().manual_seed(settings.seed)
+    if settings.init == "gaussian":
+        noise = torch.randn(shape, generator=gen)
+        norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        return noise / norms * (settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size)))
+    noise = 2.0 * torch.rand(shape, generator=gen) - 1.0
+    quantile = torch.quantile(noise.flatten(1), 0.95, dim=1).view(-1, 1, 1, 1)
+    return noise / quantile * (ijcv.B / np.sqrt(channels))
+
+
+def typical_scale(representation: Representation, phi: Callable[[torch.Tensor], torch.Tensor],
+                  selector: torch.Tensor, size: tuple[int, int]) -> float:  # fmt: skip
+    """The typical size of the unit ``selector`` picks (``[1, *code_shape]``): its largest value
+    on :data:`inverter.images.SAMPLE_PHOTOS` at ``size`` (the paper normalises by dataset
+    statistics), or the layer's largest value there if the unit never fires on them.
+    Computed once per representation, unit and size."""
+    key = (tuple(size), tuple(selector.nonzero().flatten().tolist()))
+    cache = representation.__dict__.setdefault("_typical_scales", {})
+    if key not in cache:
+        device = selector.device
+        with torch.no_grad():
+            codes = torch.cat([phi(representation.image_to_pixels(sample_photo(name), size).to(device))
+                               for name in SAMPLE_PHOTOS])  # fmt: skip
+        unit = (codes * selector).flatten(1).sum(dim=1).max()
+        cache[key] = float(unit) if float(unit) > 1e-6 else float(codes.abs().max().clamp_min(1e-6))
+    return cache[key]
 
 
 def invert(
     representation: Representation | str,
-    image: np.ndarray | str | Path,
+    image: np.ndarray | str | Path | None,
     config: InversionConfig | None = None,
     **overrides: Any,
 ) -> Iterator[Snapshot]:
@@ -153,7 +185,8 @@ def invert(
         representation: a :class:`Representation` or a registry name (``"hog"``,
             ``"alexnet:conv3"``); it is put in eval mode with frozen weights.
         image: ``[H, W, 3]``/``[H, W]`` array (uint8, or float in ``[0, 1]``) or a file path.
-            It is centre-cropped to the pre-image's aspect and resized.
+            It is centre-cropped to the pre-image's aspect and resized. ``None`` only for
+            activation maximisation (the reference is then mid-grey).
         config: settings; ``overrides`` replace fields of it (``iterations=50``).
 
     Yields:
@@ -177,23 +210,32 @@ def invert(
     rep = representation.freeze().to(device)  # eval mode (no dropout), weights never require grad
     if isinstance(image, (str, Path)):
         image = load_image(image)
+    if image is None:
+        if settings.objective != "activation":
+            raise ImageError(f"objective {settings.objective!r} needs an image; only activation maximisation "
+                             "starts without one")  # fmt: skip
+        image = np.full((*settings.image_size, 3), 0.5)  # a mid-grey reference
 
     code = forward_in_precision(rep, settings.precision)
     target_pixels = rep.image_to_pixels(image, settings.image_size).to(device)
     with torch.no_grad():
-        target = code(target_pixels)
+        reference_code = code(target_pixels)
     mask = rep.mask_tensor(CodeMask(**settings.mask), settings.image_size, device) if settings.mask else None
-    target_norm2 = squared_norm(target * mask if mask is not None else target).clamp_min(1e-30)
-    # ∂(C·‖r‖²/‖Φ0‖²)/∂Φ = 2C·r/‖Φ0‖², r the (masked) residual. Φ's backward is linear, so it is
-    # fed r and the one scalar (one target for all restarts) is applied in the update, for free.
-    data_scale = 2.0 * settings.data_weight / float(target_norm2)  # a host sync before the loop, none in it
+    selector, unit_scale = None, 1.0
+    if settings.objective == "activation":
+        selector = rep.unit_selector(*Target.parse(settings.target), settings.image_size).to(device)
+        unit_scale = typical_scale(rep, code, selector, settings.image_size)
+    # Φ's backward is linear: it is fed the data term's seed, and the one scalar (one target for all
+    # restarts) is applied in the update, for free
+    data = DataTerm(settings.objective, reference_code, settings.data_weight, mask, selector, unit_scale)
+    data_scale = data.scale  # a host sync before the loop, none in it
     mean_array = rep.mean_tensor().numpy()
     reference = _display(target_pixels.cpu().numpy(), mean_array, "clip")[0]
 
     height, width = settings.image_size
     jitter = settings.jitter
     canvas = (height + jitter - 1, width + jitter - 1)
-    x = _initial_noise(settings, rep.channels, canvas).to(device)
+    x = _initial_image(settings, target_pixels, canvas).to(device)
     rates = learning_rates(settings.learning_rate, settings.phases)
     starts = phase_starts(settings.phases)
     resets, last_phase = set(starts), (starts[-1] if starts else 0)
@@ -205,34 +247,32 @@ def invert(
     lambda_tv = settings.lambda_tv * regulariser_scale(height, width)
     descent = Descent(x, alpha=settings.alpha, lambda_alpha=lambda_alpha, beta=settings.tv_beta,
                       lambda_tv=lambda_tv, inv_sigma0=inv_sigma0, momentum=settings.momentum, sigma=sigma,
-                      clip=settings.clip or None)
+                      clip=settings.clip or None, rule=settings.method, pixels=height * width,
+                      parameterisation=settings.parameterisation)
 
-    def data_residual(crop: torch.Tensor) -> torch.Tensor:
-        return masked_residual(code(crop), target, mask)
-
-    def terms(diff: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def terms(codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The objective's terms per restart, ``[K]`` each (only at snapshots)."""
         with torch.no_grad():
-            data = squared_norm(diff) / target_norm2
             u = x * inv_sigma0
-            reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data * 0
-            reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data * 0
-            data_weighted = data * settings.data_weight
-            return data, data_weighted, reg_alpha, reg_tv, data_weighted + reg_alpha + reg_tv
+            data_weighted = data.loss(codes)
+            reg_alpha = alpha_norm(u, settings.alpha) * lambda_alpha if lambda_alpha else data_weighted * 0
+            reg_tv = total_variation(u, settings.tv_beta) * lambda_tv if lambda_tv else data_weighted * 0
+            return (data.relative_error(codes), data.score(codes), data_weighted, reg_alpha, reg_tv,
+                    data_weighted + reg_alpha + reg_tv)  # fmt: skip
 
     def forward(top: int, left: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The crop at ``(top, left)`` as a leaf that requires grad, and its residual with Φ's graph."""
+        """The crop at ``(top, left)`` as a leaf that requires grad, and its codes with Φ's graph."""
         crop = x[:, :, top : top + height, left : left + width].detach().requires_grad_(True)
         with torch.enable_grad():
-            return crop, data_residual(crop)
+            return crop, code(crop)
 
-    def backward(crop: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-        """∇ of the data term w.r.t. the crop divided by ``data_scale``: Φ's backward fed ``r``."""
-        (grad_crop,) = torch.autograd.grad(diff, crop, grad_outputs=diff.detach())
+    def backward(crop: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """∇ of the data term w.r.t. the crop divided by ``data_scale``: Φ's backward fed the seed."""
+        (grad_crop,) = torch.autograd.grad(codes, crop, grad_outputs=data.seed(codes.detach()))
         return grad_crop
 
-    def snapshot(step: int, diff: torch.Tensor, rate: float, done: bool) -> Snapshot:
-        data, data_w, reg_a, reg_tv, total = (t.cpu().numpy().astype(np.float64) for t in terms(diff))
+    def snapshot(step: int, codes: torch.Tensor, rate: float, done: bool) -> Snapshot:
+        error, score, data_w, reg_a, reg_tv, total = (t.cpu().numpy().astype(np.float64) for t in terms(codes))
         if not np.isfinite(total).all():
             raise DivergenceError(
                 f"the optimisation diverged by step {step} (objective {total.tolist()}); "
@@ -244,7 +284,8 @@ def invert(
             total_steps=settings.iterations,
             images=_display(pixels, mean_array, settings.display),
             reference=reference,
-            relative_error=np.sqrt(data),
+            relative_error=error,
+            score=score,
             data_loss=data_w,
             alpha_loss=reg_a,
             tv_loss=reg_tv,
@@ -264,16 +305,16 @@ def invert(
             top, left = offsets.randrange(jitter), offsets.randrange(jitter)
         else:
             top = left = centre
-        crop, diff = forward(top, left)
+        crop, codes = forward(top, left)
         if step % settings.snapshot_every == 0:  # before Φ's backward: the first snapshot waits for no backward
-            yield snapshot(step, diff.detach(), rate, done=False)
-        data_grad = backward(crop, diff)
-        del crop, diff
+            yield snapshot(step, codes.detach(), rate, done=False)
+        data_grad = backward(crop, codes)
+        del crop, codes
         with torch.no_grad():
             descent.step(rate, data_grad, top, left, data_scale)
     with torch.no_grad():
-        diff = data_residual(x[:, :, centre : centre + height, centre : centre + width])
-    yield snapshot(settings.iterations, diff, rates[-1] if rates else 0.0, done=True)
+        codes = code(x[:, :, centre : centre + height, centre : centre + width])
+    yield snapshot(settings.iterations, codes, rates[-1] if rates else 0.0, done=True)
 
 
 def reconstruct(

@@ -13,6 +13,9 @@ from .errors import ImageError
 
 #: Largest image side accepted when reading a file, in pixels (a guard against huge uploads).
 MAX_IMAGE_SIDE = 8192
+#: scikit-image's natural photographs used as examples and as a small set of natural images
+#: (no download needed).
+SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "camera", "rocket")
 
 
 def as_rgb_float(image: np.ndarray) -> np.ndarray:
@@ -117,3 +120,16 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     return np.round(array * 255.0).astype(np.uint8)
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """The sample photograph ``name`` (:data:`SAMPLE_PHOTOS`), ``[H, W, 3]`` float64 RGB in ``[0, 1]``.
+
+    Raises:
+        ImageError: unknown name.
+    """
+    if name not in SAMPLE_PHOTOS:
+        raise ImageError(f"unknown example image {name!r}; known: {', '.join(SAMPLE_PHOTOS)}")
+    from skimage import data
+
+    return as_rgb_float(getattr(data, name)())

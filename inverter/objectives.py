@@ -111,3 +111,79 @@ def total_variation_grad(u: torch.Tensor, beta: float, eps: float = 1e-12) -> to
     grad[..., 1:, :] += gy
     grad[..., :-1, :] -= gy
     return grad
+
+
+# ------------------------------------------------------------------------------ the data terms
+#: What the data term asks of the code (IJCV 2016's three visualisations on one prior).
+OBJECTIVES = ("invert", "activation", "caricature")
+
+
+class DataTerm:
+    """The data term of one objective on codes ``c = Φ(x)``, ``[K, ...]``.
+
+    Φ's backward is fed :meth:`seed` and the result multiplied by :attr:`scale` to give
+    ∇_x of the weighted term (Φ's backward is linear, so the scalar costs nothing there).
+
+    * ``"invert"``: ``C·‖M⊙(c − Φ0)‖²/‖M⊙Φ0‖²``; seed ``M⊙(c − Φ0)``, scale ``2C/‖M⊙Φ0‖²``;
+      score = the relative error ``√(‖M⊙(c − Φ0)‖²/‖M⊙Φ0‖²)`` (lower is better).
+    * ``"activation"``: ``−C·⟨c, e⟩/Z`` for a selector ``e`` (one unit, or one class) and the
+      unit's typical scale ``Z`` (its largest value on natural photographs, as the paper
+      normalises by dataset statistics); seed ``e``, scale ``−C/Z``; score ``⟨c, e⟩/Z``
+      (1 = the photographs' largest).
+    * ``"caricature"``: ``−C·⟨c, M⊙Φ0⁺⟩/‖M⊙Φ0⁺‖²`` with ``Φ0⁺ = max(Φ0, 0)`` (the IJCV code's
+      normalisation); seed ``M⊙Φ0⁺``, scale ``−C/‖M⊙Φ0⁺‖²``; score ``⟨c, M⊙Φ0⁺⟩/‖M⊙Φ0⁺‖²``
+      (1 at the image itself, more when the code's pattern is exaggerated).
+
+    Args:
+        kind: one of :data:`OBJECTIVES`.
+        reference: Φ0 = Φ(x0), ``[1, ...]`` (the image's code).
+        weight: C.
+        mask: 0/1 ``[1, ...]`` or ``None``.
+        selector: ``e`` for ``"activation"``, ``[1, ...]``.
+        unit_scale: ``Z`` for ``"activation"``.
+    """
+
+    def __init__(self, kind: str, reference: torch.Tensor, weight: float, mask: torch.Tensor | None = None,
+                 selector: torch.Tensor | None = None, unit_scale: float = 1.0) -> None:  # fmt: skip
+        if kind not in OBJECTIVES:
+            raise ValueError(f"the data term must be one of {OBJECTIVES}, got {kind!r}")
+        self.kind, self.reference, self.mask, self.weight = kind, reference, mask, float(weight)
+        masked = reference * mask if mask is not None else reference
+        self.reference_norm2 = squared_norm(masked).clamp_min(1e-30)  # ‖M⊙Φ0‖², [1]
+        if kind == "invert":
+            self._seed, self.scale = None, 2.0 * self.weight / float(self.reference_norm2)
+        elif kind == "activation":
+            assert selector is not None, "activation needs a selector"
+            self._seed = selector * mask if mask is not None else selector
+            self.normaliser = float(unit_scale)
+            self.scale = -self.weight / self.normaliser
+        else:
+            positive = masked.clamp_min(0.0)
+            self._seed = positive
+            self.normaliser = float(squared_norm(positive).clamp_min(1e-30))
+            self.scale = -self.weight / self.normaliser
+
+    def seed(self, code: torch.Tensor) -> torch.Tensor:
+        """What Φ's backward is fed for the codes ``code`` (``[K, ...]``)."""
+        return masked_residual(code, self.reference, self.mask) if self._seed is None else self._seed.expand_as(code)
+
+    def relative_error(self, code: torch.Tensor) -> torch.Tensor:
+        """√(‖M⊙(c − Φ0)‖²/‖M⊙Φ0‖²), ``[K]``, for every objective."""
+        return (squared_norm(masked_residual(code, self.reference, self.mask)) / self.reference_norm2).sqrt()
+
+    def score(self, code: torch.Tensor) -> torch.Tensor:
+        """The objective's own figure of merit, ``[K]`` (see the class)."""
+        if self._seed is None:
+            return self.relative_error(code)
+        return (code * self._seed).flatten(1).sum(dim=1) / self.normaliser
+
+    def loss(self, code: torch.Tensor) -> torch.Tensor:
+        """The weighted data term, ``[K]``."""
+        if self._seed is None:
+            return self.weight * self.relative_error(code).square()
+        return -self.weight * self.score(code)
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether a lower :meth:`score` is better (inversion), else higher."""
+        return self._seed is None

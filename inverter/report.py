@@ -155,11 +155,13 @@ def build_report(
             "best_restart": best,
             "relative_error": float(final.relative_error[best]),
             "initial_relative_error": float(first.relative_error[best]),
+            "score": float(final.score[best]),
             "psnr_db": metrics[best].psnr,
             "ssim": metrics[best].ssim,
             "restarts": {
                 "relative_error": final.relative_error.tolist(),
                 "initial_relative_error": first.relative_error.tolist(),
+                "score": final.score.tolist(),
                 "loss": final.loss.tolist(),
                 "data_loss": final.data_loss.tolist(),
                 "alpha_loss": final.alpha_loss.tolist(),

@@ -25,9 +25,13 @@ from typing import Any, ClassVar
 
 from .errors import SettingError
 from .masks import TOKEN_CHOICES, CodeMask
+from .objectives import OBJECTIVES
+from .parameterisation import PARAMETERISATIONS
 
+#: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's.
+METHODS = ("cvpr", "ijcv")
 DISPLAY_MODES = ("minmax", "clip")
-INIT_MODES = ("gaussian", "uniform")
+INIT_MODES = ("gaussian", "uniform", "image")
 #: Arithmetic of Φ: ``float32``, or ``bfloat16`` under :func:`torch.autocast`.
 PRECISIONS = ("float32", "bfloat16")
 #: Smallest pre-image side, pixels.
@@ -173,6 +177,56 @@ class Precision(Choice):
         if value == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
             raise SettingError("this GPU has no bfloat16 arithmetic; use precision='float32'")
         return value
+
+
+@dataclass(frozen=True)
+class Objective(Choice):
+    """What the data term asks of the code (:data:`inverter.objectives.OBJECTIVES`); it adapts the preset."""
+
+    def adjust_preset(self, preset: Any, value: str | None) -> Any:
+        """The preset for this objective: see :meth:`inverter.representations.Preset.for_objective`."""
+        return preset.for_objective(value or self.options[0])
+
+
+@dataclass(frozen=True)
+class Target(Kind):
+    """The unit that activation maximisation raises: ``"N"`` (class N of a vector code, or the
+    central unit of channel N of a map) or ``"N@Y,X"`` (the unit at row Y, column X of channel N)."""
+
+    python_type: ClassVar[type] = str
+
+    def coerce(self, value: Any, name: str, bounds: tuple[float, float] | None = None) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        channel, position = self.parse(value, name)
+        return str(channel) if position is None else f"{channel}@{position[0]},{position[1]}"
+
+    @staticmethod
+    def parse(value: Any, name: str = "target") -> tuple[int, tuple[int, int] | None]:
+        """``"N"`` → ``(N, None)``, ``"N@Y,X"`` → ``(N, (Y, X))``."""
+        text = str(value).strip()
+        head, at, tail = text.partition("@")
+        try:
+            channel = int(head)
+            position = tuple(int(v) for v in tail.split(",")) if at else None
+        except ValueError:
+            channel, position = -1, ()
+        if channel < 0 or (position is not None and (len(position) != 2 or min(position) < 0)):
+            raise SettingError(f"{name} must be N (a class or channel) or N@Y,X (a unit of channel N), "
+                               f"whole numbers ≥ 0; got {value!r}")  # fmt: skip
+        return channel, position  # type: ignore[return-value]
+
+    def resolve(self, value: str | None, context: "Context") -> str | None:
+        if context.values.get("objective") != "activation":
+            return None  # only activation maximisation has a target
+        if value is None:
+            raise SettingError("objective 'activation' needs a target: a class index (for a vector code such as "
+                               "logits) or a channel, N or N@Y,X")  # fmt: skip
+        context.representation.unit_selector(*self.parse(value), context.values["image_size"])  # checks it fits
+        return value
+
+    def describe(self) -> str:
+        return "N (a class or the central unit of channel N) or N@Y,X"
 
 
 @dataclass(frozen=True)
@@ -343,14 +397,17 @@ class Setting:
         label: the app's label.
         widget: the app's control: ``"slider"``, ``"number"``, ``"radio"``, ``"side"`` (a
             square's side, 0 = the representation's size), ``"pixels_auto"`` (0 = ``"auto"``),
-            ``"mask_group"`` (a channel group or range and a neighbourhood), or ``None`` when
-            the app does not offer it.
+            ``"mask_group"`` (a channel group or range and a neighbourhood), ``"unit_picker"``
+            (a unit or class, offered by name where the layer has ImageNet's classes), or
+            ``None`` when the app does not offer it.
         app_range: the app's accepted range (also its control's); ``None`` = the kind's.
         app_default: the app's default, where it differs from :attr:`default`.
         api_default: the default of the app's API and MCP callers, where it differs from
             :attr:`app_default` (a client downloads every streamed update, a browser does not).
         advanced: listed under "Advanced" in the app.
         pinned: a report records the resolved value (else the value asked for).
+        selects_preset: its value names the preset that the other preset settings are read
+            from (the method); ``None`` = the layer's default preset.
     """
 
     kind: Kind
@@ -368,6 +425,7 @@ class Setting:
     api_default: Any = _INHERIT
     advanced: bool = False
     pinned: bool = True
+    selects_preset: bool = False
     name: str = ""
 
     @property
@@ -447,9 +505,10 @@ class InversionConfig:
         Number(0), "clip each pixel's colour vector to this norm after every step (IJCV: B+ = 160); 0 = off",
         unit="pixel units, 0–255 scale", preset=True, metavar="B+", label="Pixel clip (0–255 units, 0 = off)",
         advanced=True, app_range=(0, 1e4))
-    init: str = setting(
-        Choice(INIT_MODES), "initial noise: 'gaussian' (CVPR) or 'uniform' (IJCV), rescaled to norm σ",
-        default="gaussian", label="Initial noise", widget="radio", advanced=True)
+    init: str | None = setting(
+        Choice(INIT_MODES), "the start: noise, 'gaussian' (CVPR, rescaled to norm σ) or 'uniform' (IJCV, its 95% "
+        "quantile at B/√3), or the 'image' itself (caricatures)", preset=True, label="Start from", widget="radio",
+        advanced=True)
     display: str = setting(
         Choice(DISPLAY_MODES), "display mapping: 'minmax' (the paper: add the mean, stretch to [0, 1]) or 'clip'",
         default="minmax", group="output", label="Display", widget="radio", advanced=True)
@@ -471,6 +530,22 @@ class InversionConfig:
         Precision(PRECISIONS), "arithmetic of the representation Φ; bfloat16 is faster on GPUs and AMX CPUs",
         default="float32", group="device", label="Arithmetic of Φ (bfloat16: faster on GPUs and AMX CPUs)",
         widget="radio", advanced=True)
+    method: str | None = setting(
+        Choice(METHODS), "the optimisation: 'cvpr' (CVPR 2015: heavy-ball momentum, its schedule and presets) or "
+        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth); its preset fills the settings "
+        "left out", preset=True, selects_preset=True, label="Method", widget="radio")
+    objective: str = setting(
+        Objective(OBJECTIVES), "what the pre-image is asked to do: 'invert' (reproduce the image's code), 'activation' "
+        "(raise one unit or class: see target), 'caricature' (exaggerate what the layer sees in the image, starting "
+        "from it) — the IJCV 2016 paper's three visualisations", default="invert", label="Objective", widget="radio")
+    target: str | None = setting(
+        Target(), "activation maximisation's unit: N = class N of a vector code (logits) or the central unit of "
+        "channel N, N@Y,X = the unit at row Y, column X of channel N", metavar="N|N@Y,X", label="Target (class or "
+        "channel)", widget="unit_picker")
+    parameterisation: str = setting(
+        Choice(PARAMETERISATIONS), "what the step is taken on: 'pixels' (the papers) or 'fourier' (decorrelated "
+        "Fourier coefficients, as in Olah et al. 2017; the regularisers stay on the image)", default="pixels",
+        label="Parameterisation", widget="radio", advanced=True)
 
     def replace(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied."""
@@ -523,6 +598,23 @@ Settings.__doc__ = ("The fully resolved hyper-parameters an inversion runs with 
                     + "\n    sigma: the image-norm scale σ, pixel units.")  # fmt: skip
 
 
+def chosen_preset(name: str, presets: Mapping[str, Any], default: Any, config: InversionConfig) -> Any:
+    """The preset a run's other preset settings are read from: the one the method (the setting
+    that selects presets) names, else the layer's ``default``, adapted to the objective.
+
+    Raises:
+        SettingError: the layer ``name`` has no preset of that name.
+    """
+    chosen = next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
+    if chosen is not None and chosen not in presets:
+        raise SettingError(f"{name} has no {chosen!r} preset; it has {', '.join(presets)}")
+    preset = presets[chosen] if chosen is not None else default
+    for s in SETTINGS:  # the objective adapts it (caricatures start from the image, …)
+        if hasattr(s.kind, "adjust_preset"):
+            preset = s.kind.adjust_preset(preset, s.kind.coerce(getattr(config, s.name) or s.default, s.name))
+    return preset
+
+
 def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     """Merge ``config`` over the representation's preset, validating every value.
 
@@ -539,7 +631,7 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     from .objectives import image_sigma
     from .schedule import scale_phases
 
-    preset = representation.preset
+    preset = chosen_preset(representation.name, representation.presets, representation.default_preset, config)
     context = Context(representation, {})
     for s in SETTINGS:
         value = getattr(config, s.name)

@@ -504,3 +504,25 @@ def test_an_mcp_client_calls_a_tool(server):
     assert not streamed.isError and progress  # a client asking for progress gets it, and every output apart
     assert [item.type for item in streamed.content].count("image") >= 2  # the reconstruction and the reference
     assert any(FAMILY in getattr(item, "text", "") for item in listing.content)
+
+
+def test_activation_maximisation_and_caricatures_through_the_endpoint(fast):
+    *_, status, metrics, _, files = run_tiny(fast, objective="activation", target="3", iterations=8, method="ijcv")
+    report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
+    assert report["settings"]["objective"] == "activation" and report["settings"]["target"] == "3"
+    assert "activation score" in status and metrics["score"] == pytest.approx(report["result"]["score"])
+    *_, metrics, _, files = run_tiny(fast, objective="caricature", iterations=4)
+    report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
+    assert report["settings"]["init"] == "image"  # the caricature's preset: from the image
+    with pytest.raises(REFUSED, match=r"target 99 is outside .*channels are 0…15"):
+        run_tiny(fast, objective="activation", target="99")
+
+
+def test_the_target_picker_offers_imagenet_classes_at_logits():
+    from inverter.ui.choices import target_choices
+    from inverter.ui.form import read_settings
+
+    classes = target_choices("squeezenet1_1", "logits")
+    assert len(classes) == 1000 and classes[285] == "285: Egyptian cat"
+    assert target_choices("squeezenet1_1", "fire5") == []  # a channel number is typed in
+    assert read_settings({"target": "285: Egyptian cat"})["target"] == "285"

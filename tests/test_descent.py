@@ -72,7 +72,7 @@ def _reference_pixels(rep, image, **overrides) -> np.ndarray:
     import random
 
     from inverter import InversionConfig, resolve_settings
-    from inverter.engine import _initial_noise
+    from inverter.engine import _initial_image
     from inverter.objectives import alpha_norm_grad, image_sigma, regulariser_scale, total_variation_grad
     from inverter.schedule import learning_rates, phase_starts
 
@@ -81,7 +81,7 @@ def _reference_pixels(rep, image, **overrides) -> np.ndarray:
     with torch.no_grad():
         target = rep(rep.image_to_pixels(image, st.image_size))
     target_norm2 = target.square().sum()
-    x = _initial_noise(st, rep.channels, (h + jitter - 1, w + jitter - 1))
+    x = _initial_image(st, rep.image_to_pixels(image, st.image_size), (h + jitter - 1, w + jitter - 1))
     v = torch.zeros_like(x)
     c0, scale = 1 / image_sigma(rep.channels, 227, 227), regulariser_scale(h, w)
     starts, rng, centre = phase_starts(st.phases), random.Random(st.seed), (jitter - 1) // 2

@@ -143,7 +143,8 @@ def test_regulariser_sweeps():
 
 
 def test_every_kind_is_tested():
-    assert set(KINDS) == {"layer_sweep", "restarts", "receptive_field", "channels", "tv_sweep", "tv_beta", "alpha_norm"}
+    assert set(KINDS) == {"layer_sweep", "restarts", "receptive_field", "channels", "tv_sweep", "tv_beta", "alpha_norm",
+                          "visualisations"}  # the last in test_visualisations.py
 
 
 def test_tv_lambda_conversion_keeps_the_reference_edge_cost():

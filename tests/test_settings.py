@@ -25,7 +25,7 @@ from inverter.errors import SettingError
 from inverter.masks import CodeMask
 from inverter.representations import Family, LayerSpec, register, unregister
 from inverter.settings import (
-    SETTINGS, Choice, Device, InversionConfig, Integer, Jitter, Mask, Number, Setting, Size, config_from_dict,
+    SETTINGS, Choice, Device, InversionConfig, Integer, Jitter, Mask, Number, Setting, Size, Target, config_from_dict,
     config_to_dict, pinned_config, resolve_settings,
 )  # fmt: skip
 from inverter.ui import form
@@ -53,6 +53,8 @@ def cases(s: Setting) -> tuple[str, object, str]:
         return "0:4", CodeMask(channels=(0, 4)), "70:80"  # the code has 16 channels
     if isinstance(kind, Device):
         return "cpu", "cpu", "tpu9"
+    if isinstance(kind, Target):
+        return "3@1,2", "3@1,2", "-1"
     raise AssertionError(f"{s.name}: the test knows no cases for a {type(kind).__name__}; add them")
 
 
@@ -124,7 +126,7 @@ def test_the_invert_endpoint_takes_every_offered_setting_and_refuses_bad_values(
         assert name in invert.__doc__  # the published docstring documents it
         integer = isinstance(s.kind, (Integer, Size, Jitter)) or name in form.MASK_PARAMS and name not in form.MASK_TEXT
         assert parameters[name]["type"]["type"] == ("integer" if integer else "string" if isinstance(
-            s.kind, Choice) or name in form.MASK_TEXT else "number"), name  # fmt: skip
+            s.kind, (Choice, Target)) or name in form.MASK_TEXT else "number"), name  # fmt: skip
     valid, expected, bad = cases(s)
     if isinstance(s.kind, Mask):
         raw = {"mask_channels": "custom range", "channel_start": 0, "channel_stop": 4}

@@ -54,6 +54,7 @@ class PlanContext:
         preset: ``preset(layer)`` → the layer's :class:`Preset`.
         code_shape: ``code_shape(layer)`` → the code's shape without batch (``(C, H, W)``, ``(D, T)`` or ``(D,)``).
         code_grid: ``code_grid(layer)`` → the ``(H, W)`` grid of the code's units, ``None`` without space.
+        top_channel: ``top_channel(layer)`` → the channel (or class) the image excites most.
         config: the spec's shared config fields (``lambda_tv`` etc. when set).
     """
 
@@ -62,6 +63,7 @@ class PlanContext:
     preset: Callable[[str], Preset]
     code_shape: Callable[[str], tuple[int, ...]]
     code_grid: Callable[[str], tuple[int, int] | None]
+    top_channel: Callable[[str], int]
     config: Mapping[str, Any]
 
 
@@ -240,6 +242,21 @@ def _plan_alpha_norm(ctx: PlanContext) -> list[Job]:
     return jobs
 
 
+def _plan_visualisations(ctx: PlanContext) -> list[Job]:
+    """IJCV 2016's summary figure: per layer, the inversion, the caricature, and the
+    maximisation of the channel the image excites most."""
+    jobs = []
+    for layer in ctx.layers:
+        channel = ctx.top_channel(layer)
+        jobs += [
+            Job(layer, f"{layer}: inversion", {"objective": "invert"}, {"objective": "invert"}),
+            Job(layer, f"{layer}: caricature", {"objective": "caricature"}, {"objective": "caricature"}),
+            Job(layer, f"{layer}: channel {channel} maximised", {"objective": "activation", "target": str(channel)},
+                {"objective": "activation", "target": str(channel)}),
+        ]  # fmt: skip
+    return jobs
+
+
 _DEEP = ("pool5", "relu6", "relu7", "fc8")
 KINDS: dict[str, ExperimentKind] = {
     kind.name: kind
@@ -262,6 +279,9 @@ KINDS: dict[str, ExperimentKind] = {
                        _plan_tv_beta),
         ExperimentKind("alpha_norm", "α-norm on/off", "the α-norm (soft pixel box) regulariser on and off "
                        "(λ_α = 0)", {"lambda_alpha": None}, _plan_alpha_norm),
+        ExperimentKind("visualisations", "Inversion, caricature, maximisation", "per layer, the three visualisations "
+                       "of the IJCV 2016 paper on one prior: the inversion, the caricature, and the maximisation of "
+                       "the channel the image excites most", {}, _plan_visualisations, all_layers=True),
     )
 }  # fmt: skip
 

@@ -43,6 +43,14 @@ class _Networks:
         return self._cache[layer]
 
 
+def top_channel(representation: Representation, image: np.ndarray, size: tuple[int, int] | None) -> int:
+    """The channel (or class) of ``representation``'s code that the image excites most: the
+    largest value anywhere in it."""
+    with torch.no_grad():
+        code = representation(representation.image_to_pixels(image, size).to(representation.device))[0]
+    return int(code.reshape(code.shape[0], -1).max(dim=1).values.argmax())
+
+
 def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -> tuple[str, ...]:
     """The layers the experiment uses (see :attr:`ExperimentSpec.layers`), validated."""
     _, name_layer = parse_name(spec.representation)
@@ -86,13 +94,17 @@ class Plan:
         return [(job.layer, self.base.replace(**job.changes)) for job in self.jobs]
 
 
-def plan_experiment(spec: ExperimentSpec, networks: Callable[[str], Representation] | None = None) -> Plan:
+def plan_experiment(spec: ExperimentSpec, networks: Callable[[str], Representation] | None = None,
+                    source: Callable[[], np.ndarray] | None = None) -> Plan:  # fmt: skip
     """Plan ``spec``'s inversions without running them.
 
     Args:
         networks: ``networks(layer)`` → the layer's representation, asked for its code's shape
             by the kinds that mask the code (a ``meta``-device one does: :func:`inverter.cost.skeleton`);
             default: loaded with the spec's weights.
+        source: ``source()`` → the image, for the kinds that choose a channel from it (the
+            visualisations' maximised channel); without it, channel 0 stands in (a plan made to
+            count its inversions or their cost, which do not depend on the channel).
 
     Raises:
         inverter.errors.InverterError: bad kind, layers, parameters or settings.
@@ -110,6 +122,7 @@ def plan_experiment(spec: ExperimentSpec, networks: Callable[[str], Representati
         preset=lambda layer: family.layer(layer).preset,
         code_shape=lambda layer: nets(layer).code_shape(base.image_size),
         code_grid=lambda layer: nets(layer).code_grid(base.image_size),
+        top_channel=lambda layer: top_channel(nets(layer), source(), base.image_size) if source else 0,
         config=dict(spec.config),
     )
     jobs = tuple(kind.plan(context))
@@ -145,15 +158,21 @@ def experiment_updates(
     base = spec.base_config()
     family_name, _ = parse_name(spec.representation)
     nets = networks or _Networks(get_family(family_name), spec.weights, base.device, base.seed)
-    planned = plan_experiment(spec, nets)
-    kind, family, jobs = planned.kind, planned.family, planned.jobs
     if image is not None:
         picture: np.ndarray | None = as_picture(image)
         spec = ExperimentSpec(**{**spec.__dict__, "image": ARRAY_IMAGE})
-        source = picture
     else:
         picture = None
-        source = load_source_image(spec.image)
+    loaded: list[np.ndarray] = []
+
+    def load() -> np.ndarray:  # loaded when the plan needs it or before the first inversion
+        if not loaded:
+            loaded.append(picture if picture is not None else load_source_image(spec.image))
+        return loaded[0]
+
+    planned = plan_experiment(spec, nets, load)
+    kind, family, jobs = planned.kind, planned.family, planned.jobs
+    source = load()
     counts = [int(job.changes.get("restarts", base.restarts)) if job.per_restart else 1 for job in jobs]
     rows, total = columns_of(jobs, counts), sum(counts)
     labels = [
@@ -204,13 +223,14 @@ def experiment_updates(
 
 def _panels(job: Job, shot: Any, settings: dict[str, Any], seconds: float) -> list[Panel]:
     errors = [float(e) for e in shot.relative_error]
+    scores = [float(v) for v in shot.score] if settings["objective"] != "invert" else [None] * len(errors)
     if not job.per_restart:
         b = shot.best
-        return [Panel(job.label, shot.images[b], errors[b], job.layer, dict(job.values), settings, b, False, seconds)]
-    best = int(np.argmin(errors))
+        return [Panel(job.label, shot.images[b], errors[b], job.layer, dict(job.values), settings, b, False, seconds,
+                      scores[b])]  # fmt: skip
     return [
         Panel(f"{job.label} #{k + 1}", shot.images[k], errors[k], job.layer, dict(job.values), settings, k,
-              k == best, seconds)
+              k == shot.best, seconds, scores[k])
         for k in range(len(errors))
     ]  # fmt: skip
 

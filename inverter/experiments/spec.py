@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExperimentError, ImageError
-from ..images import as_rgb_float, load_image, to_uint8
+from ..images import SAMPLE_PHOTOS, as_rgb_float, load_image, sample_photo, to_uint8
 from ..settings import SETTINGS, InversionConfig, Mask, config_from_dict
 
 #: Bundled scikit-image pictures usable as ``"example:NAME"`` (no download needed).
-EXAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "camera", "rocket")
+EXAMPLE_IMAGES = SAMPLE_PHOTOS
 DEFAULT_IMAGE = "example:astronaut"
 #: What :attr:`ExperimentSpec.image` says when the image was given as an array.
 ARRAY_IMAGE = "<array>"
@@ -128,12 +128,7 @@ def load_source_image(source: str | None, base_dir: Path | None = None) -> np.nd
     if source == ARRAY_IMAGE:
         raise ImageError("this spec's image was an array that was not saved; pass the image again")
     if source.startswith("example:"):
-        name = source.split(":", 1)[1]
-        if name not in EXAMPLE_IMAGES:
-            raise ImageError(f"unknown example image {name!r}; known: {', '.join(EXAMPLE_IMAGES)}")
-        from skimage import data
-
-        return to_uint8(as_rgb_float(getattr(data, name)()))
+        return to_uint8(sample_photo(source.split(":", 1)[1]))
     path = Path(source).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
@@ -159,6 +154,8 @@ class Panel:
         restart: which restart of its inversion (0 unless a restarts view).
         best: the lowest error of its group (restarts views only).
         seconds: wall time of the inversion that produced it.
+        score: the objective's figure of merit when it is not an inversion (a caricature's
+            ⟨Φ(x), Φ0⁺⟩/‖Φ0⁺‖², a maximised unit's activation over its typical scale), else ``None``.
     """
 
     label: str
@@ -170,11 +167,14 @@ class Panel:
     restart: int = 0
     best: bool = False
     seconds: float = 0.0
+    score: float | None = None
 
     @property
     def caption(self) -> str:
-        """Label, then the error in percent (``★`` marks the best of a group), for grids."""
+        """Label, then the error in percent (``★`` marks the best of a group) or the score, for grids."""
         mark = "★ " if self.best else ""
+        if self.score is not None:
+            return f"{self.label}\n{mark}score ×{self.score:.2f}"
         return f"{self.label}\n{mark}error {100 * self.relative_error:.1f}%"
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,5 +187,6 @@ class Panel:
             "restart": self.restart,
             "best": self.best,
             "seconds": round(float(self.seconds), 3),
+            "score": None if self.score is None else float(self.score),
             "settings": _jsonable(self.settings),
         }

@@ -10,7 +10,8 @@ network needs (torchvision's ``[0, 1]`` + mean/std convention, say) are folded i
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -32,9 +33,14 @@ CNN_PHASES: tuple[tuple[float, int], ...] = ((1.0, 100), (0.1, 200), (0.01, 100)
 SHALLOW_PHASES: tuple[tuple[float, int], ...] = ((1.0, 200), (0.1, 200), (0.01, 200), (0.001, 200))
 
 
+#: C of activation maximisation: the authors' 10⁴/rf² for a unit that sees the whole 227-pixel
+#: image (their normalisation by the unit's typical activation is the objective's own).
+ACTIVATION_WEIGHT = 1e4 / 227**2
+
+
 @dataclass(frozen=True)
 class Preset:
-    """The paper's hyper-parameters for one representation layer.
+    """One method's hyper-parameters for one representation layer (the CVPR paper's by default).
 
     The objective (see :mod:`inverter.objectives`) is, with ``u = x / σ`` the image in
     the CVPR code's normalised units (σ = image-norm scale, 27098.1 at 227×227×3)::
@@ -42,6 +48,8 @@ class Preset:
         E = C·‖M⊙(Φ(x) − Φ0)‖²/‖M⊙Φ0‖² + λ_α·R_α(u) + λ_TV·R_TV^β(u)
 
     Attributes:
+        method: the optimisation it is for: ``"cvpr"`` (heavy-ball momentum on the CVPR
+            schedule) or ``"ijcv"`` (the journal's adaptive step; see :mod:`inverter.representations.ijcv`).
         data_weight: C, weight of the normalised data term (CVPR: 1).
         lambda_tv: λ_TV in CVPR units (AlexNet: 0.5 / 5 / 50 by depth).
         tv_beta: β, exponent of the total variation (1 or 2).
@@ -50,13 +58,15 @@ class Preset:
         learning_rate: base rate η of the schedule (0.004); the pixel step is η·σ²·∇E.
         phases: ``(multiplier, steps)`` pairs; momentum resets at each change.
         momentum: heavy-ball momentum (0.9).
-        jitter: J of IJCV's jitter (1 = off); canvas is J − 1 px larger.
+        jitter: J of IJCV's jitter (1 = off; ``"auto"`` = IJCV's rule); canvas is J − 1 px larger.
         clip: after every step, each pixel's colour vector is scaled down to this norm
             (pixel units). IJCV clips at B+ = 160; the default 255 never touches a valid
             pixel (the largest is about 244) but stops the stiff α-norm from running away
             at deep layers, where plain CVPR descent can diverge. 0 = no clipping.
+        init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
     """
 
+    method: str = "cvpr"
     data_weight: float = 1.0
     lambda_tv: float = 0.5
     tv_beta: float = 2.0
@@ -65,13 +75,27 @@ class Preset:
     learning_rate: float = 0.004
     phases: tuple[tuple[float, int], ...] = CNN_PHASES
     momentum: float = 0.9
-    jitter: int = 1
+    jitter: int | str = 1
     clip: float = 255.0
+    init: str = "gaussian"
 
     @property
     def iterations(self) -> int:
         """Total number of steps of the schedule."""
         return sum(steps for _, steps in self.phases)
+
+    def for_objective(self, objective: str) -> "Preset":
+        """This preset adapted to an objective (:data:`inverter.objectives.OBJECTIVES`), as the
+        IJCV code does: a caricature starts from the image; activation maximisation and
+        caricatures skip the journal method's slow second stage (its code runs them at the
+        base rate only); their data terms' weights are the authors': C = 1 for a caricature, and
+        :data:`ACTIVATION_WEIGHT` for activation maximisation."""
+        if objective == "invert":
+            return self
+        phases = self.phases[:1] if self.method == "ijcv" else self.phases
+        if objective == "caricature":
+            return replace(self, phases=phases, init="image", data_weight=1.0)
+        return replace(self, phases=phases, data_weight=ACTIVATION_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -81,14 +105,27 @@ class LayerSpec:
     Attributes:
         name: the paper's name for the layer (``"conv1"``, ``"relu5_3"``, ``"hog"``).
         stride: receptive-field stride in input pixels (for jitter, IJCV: J = max(round(stride/4), 1)).
-        preset: the paper's hyper-parameters at this layer.
+        preset: the CVPR paper's hyper-parameters at this layer.
         node: the layer's module path inside the backing model (CNNs only).
+        presets: every method's preset at this layer, by method; default the CVPR one and
+            the IJCV one of the same depth (:func:`inverter.representations.ijcv.from_cvpr`).
+        default: the preset used when no method is asked for; default the CVPR one.
     """
 
     name: str
     stride: int
     preset: Preset
     node: str = ""
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    default: Preset | None = None
+
+    def __post_init__(self) -> None:
+        if not self.presets:
+            from .ijcv import from_cvpr
+
+            object.__setattr__(self, "presets", {"cvpr": self.preset, "ijcv": from_cvpr(self.preset)})
+        if self.default is None:
+            object.__setattr__(self, "default", self.presets["cvpr"])
 
 
 class Representation(nn.Module):
@@ -104,7 +141,9 @@ class Representation(nn.Module):
         input_size: default ``(H, W)`` the image is resized to, in pixels.
         pixel_mean: per-channel mean in 0–255 units, subtracted from the image.
         stride: receptive-field stride in pixels of the output code.
-        preset: the paper's hyper-parameters at this layer.
+        preset: the CVPR paper's hyper-parameters at this layer.
+        presets: every method's preset (default: from :attr:`preset`, see :class:`LayerSpec`).
+        default_preset: the preset used when no method is asked for (default: :attr:`preset`).
         interpolation: how images are resized for it (``"bilinear"``, ``"bicubic"``).
     """
 
@@ -116,6 +155,29 @@ class Representation(nn.Module):
     stride: int = 1
     preset: Preset = Preset()
     interpolation: str = "bilinear"
+
+    def use_presets(self, spec: "LayerSpec") -> "Representation":
+        """Take the presets of a family's layer spec (every method's and the default); returns self."""
+        self.preset, self.presets, self.default_preset = spec.preset, dict(spec.presets), spec.default
+        return self
+
+    @property
+    def presets(self) -> dict[str, Preset]:
+        """Every method's preset, by method (see :class:`LayerSpec`)."""
+        return self.__dict__.get("_presets") or dict(LayerSpec("", self.stride, self.preset).presets)
+
+    @presets.setter
+    def presets(self, value: dict[str, Preset]) -> None:
+        self.__dict__["_presets"] = value
+
+    @property
+    def default_preset(self) -> Preset:
+        """The preset used when no method is asked for."""
+        return self.__dict__.get("_default_preset") or self.presets["cvpr"]
+
+    @default_preset.setter
+    def default_preset(self, value: Preset) -> None:
+        self.__dict__["_default_preset"] = value
 
     @property
     def name(self) -> str:
@@ -164,6 +226,32 @@ class Representation(nn.Module):
         ``(C, H', W')`` code."""
         shape = self.code_shape(size)
         return (shape[1], shape[2]) if len(shape) == 3 else None
+
+    def unit_selector(self, channel: int, position: tuple[int, int] | None = None,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
+        """The one-hot ``[1, *code_shape]`` of one unit of the code for an input of ``size``:
+        element ``channel`` of a vector code; the unit at ``position = (row, column)`` of
+        channel ``channel`` of a map (default its central unit, the CVPR code's centring).
+
+        Raises:
+            SettingError: the unit is outside the code (the message names the valid range).
+        """
+        shape = self.code_shape(size)
+        if not 0 <= channel < shape[0]:
+            kind = "classes" if len(shape) == 1 else "channels"
+            raise SettingError(f"target {channel} is outside {self.name}'s code: its {kind} are 0…{shape[0] - 1}")
+        selector = torch.zeros((1, *shape))
+        if len(shape) == 1:
+            if position is not None:
+                raise SettingError(f"{self.name}'s code is a vector: its target is a class N, with no position")
+            selector[0, channel] = 1.0
+            return selector
+        grid = shape[1:]
+        y, x = position if position is not None else ((grid[0] + 1) // 2 - 1, (grid[1] + 1) // 2 - 1)
+        if not (0 <= y < grid[0] and 0 <= x < grid[1]):
+            raise SettingError(f"target position {y},{x} is outside {self.name}'s {grid[0]}×{grid[1]} grid of units")
+        selector[0, channel, y, x] = 1.0
+        return selector
 
     def mask_tensor(self, mask: CodeMask, size: tuple[int, int] | None = None,
                     device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip

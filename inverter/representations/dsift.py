@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import GREY_MEAN_255, Family, LayerSpec, Representation
-from .hog import SHALLOW_PRESET, check_grey, check_size, image_gradient, orientation_histogram
+from .hog import SHALLOW_PRESET, SHALLOW_PRESETS, check_grey, check_size, image_gradient, orientation_histogram
 from .registry import register
 
 NUM_ORIENTATIONS = 8
@@ -161,7 +161,7 @@ class DSIFT(Representation):
 register(
     Family(
         name="dsift",
-        layers=(LayerSpec("dsift", stride=5, preset=SHALLOW_PRESET),),
+        layers=(LayerSpec("dsift", stride=5, preset=SHALLOW_PRESET, presets=SHALLOW_PRESETS),),
         build=lambda layer, weights: DSIFT(),
         description="dense SIFT (vl_dsift), bin 5 px, step 5 px, 128-d",
         default_layer="dsift",

@@ -40,11 +40,15 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import ijcv
 from .base import GREY_MEAN_255, SHALLOW_PHASES, Family, LayerSpec, Preset, Representation
 from .registry import register
 
 #: The CVPR 2015 code's settings for HOG/HOGb/DSIFT (λ_TV code value 1 ⇒ 0.5 here).
 SHALLOW_PRESET = Preset(phases=SHALLOW_PHASES, lambda_tv=0.5, tv_beta=2.0, data_weight=1.0)
+
+#: Both methods' presets for HOG, HOGb and DSIFT (IJCV: C = 100, the authors' value).
+SHALLOW_PRESETS = {"cvpr": SHALLOW_PRESET, "ijcv": ijcv.preset(ijcv.SHALLOW_DATA_WEIGHT)}
 
 #: ``vl_hog``'s normalisation constant, converted to our pixel units (see module doc).
 HOG_EPS = 1e-4 * (255.0 / 2.0) ** 2
@@ -269,7 +273,7 @@ class HOGb(HOG):
 for _name, _bilinear, _assignment in (("hog", False, "hard"), ("hogb", True, "bilinear")):
     register(Family(
         name=_name,
-        layers=(LayerSpec(_name, stride=8, preset=SHALLOW_PRESET),),
+        layers=(LayerSpec(_name, stride=8, preset=SHALLOW_PRESET, presets=SHALLOW_PRESETS),),
         build=lambda layer, weights, bilinear=_bilinear: HOG(bilinear_orientations=bilinear),
         description=f"{_name.upper()[:3]}{_name[3:]} (UoCTTI/vl_hog), cell 8, 27 channels, {_assignment} orientation "
                     "assignment",

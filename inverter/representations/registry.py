@@ -149,4 +149,4 @@ def load_representation(
             rep = family.build(spec.name, chosen.spec if family.needs_weights else None)
     except WeightsError as err:
         raise WeightsError(f"{err} {weights_module.fix_hint(family.name)}") from err
-    return rep.freeze().to(target)
+    return rep.use_presets(spec).freeze().to(target)

@@ -188,6 +188,28 @@ class TimmModel(Representation):
         self.code_shape((height, width))  # checks the size
         return height // self.patch, width // self.patch
 
+    def unit_selector(self, channel: int, position: tuple[int, int] | None = None,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
+        """A transformer's unit: channel ``channel`` of the class token (``position`` ``None``; the
+        central patch without a class token) or of the patch at ``position``; otherwise as
+        :class:`Representation`."""
+        if self.prefix_tokens is None:
+            return super().unit_selector(channel, position, size)
+        dims, count = self.code_shape(size)
+        rows, cols = self.code_grid(size)
+        if not 0 <= channel < dims:
+            raise SettingError(f"target {channel} is outside {self.name}'s code: its channels are 0…{dims - 1}")
+        if position is None and self.prefix_tokens:
+            token = 0
+        else:
+            y, x = position if position is not None else ((rows + 1) // 2 - 1, (cols + 1) // 2 - 1)
+            if not (0 <= y < rows and 0 <= x < cols):
+                raise SettingError(f"target position {y},{x} is outside {self.name}'s {rows}×{cols} patch grid")
+            token = self.prefix_tokens + y * cols + x
+        selector = torch.zeros((1, dims, count))
+        selector[0, channel, token] = 1.0
+        return selector
+
     def mask_tensor(self, mask: CodeMask, size: tuple[int, int] | None = None,
                     device: torch.device | str | None = None) -> torch.Tensor:  # fmt: skip
         """A transformer's mask: channels, then the tokens kept — the class tokens

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+from .. import cost
 from ..errors import InverterError, UnknownNameError
 from ..representations import Representation, get_family, load_representation, suggested_names
 from ..representations.base import Family
 from ..representations.registry import resolve_weights
-from ..settings import preset_values
+from ..settings import SETTINGS, InversionConfig, chosen_preset, preset_values
 from ..weights import HubFile, LocalFile, RandomInit, env_name, in_hub_cache, weights_text
 
 log = logging.getLogger(__name__)
+#: The setting that names a preset (the method).
+METHOD = next(s.name for s in SETTINGS if s.selects_preset)
 #: Families tried in order for the initial selection.
 PREFERRED_FAMILIES = ("squeezenet1_1", "hog", "alexnet")
 
@@ -49,11 +53,20 @@ def default_layer(family: str) -> str:
     return get_family(str(family)).layer(None).name
 
 
-def preset_knobs(family: str, layer: str | None) -> dict[str, Any]:
-    """The layer's preset as the app's control values: ``{setting: value}`` for every
-    setting a preset supplies (jitter in pixels, ``"auto"`` resolved for the layer)."""
+def preset_knobs(family: str, layer: str | None, choices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A preset of the layer as the app's control values: ``{setting: value}`` for every
+    setting a preset supplies (jitter in pixels, ``"auto"`` resolved for the layer).
+
+    Args:
+        choices: the settings that choose the preset (the method, the objective), by name;
+            none: the layer's default preset.
+
+    Raises:
+        inverter.errors.InverterError: unknown family, layer or method.
+    """
     spec = get_family(str(family)).layer(layer or None)
-    return preset_values(spec.preset, spec.stride)
+    config = InversionConfig(**{k: v for k, v in (choices or {}).items() if v not in (None, "")})
+    return preset_values(chosen_preset(f"{family}:{spec.name}", spec.presets, spec.default, config), spec.stride)
 
 
 def catalogue() -> dict[str, Any]:
@@ -68,7 +81,8 @@ def catalogue() -> dict[str, Any]:
             "default_layer": fam.layer(None).name,
             "input_size": list(fam.input_size),
             "weights": weights_text(resolve_weights(fam).spec) if fam.needs_weights else None,
-            "layers": [{"name": spec.name, "stride": spec.stride, "preset": preset_knobs(name, spec.name)}
+            "layers": [{"name": spec.name, "stride": spec.stride, "preset": preset_knobs(name, spec.name),
+                        "presets": {m: preset_knobs(name, spec.name, {METHOD: m}) for m in spec.presets}}
                        for spec in fam.layers],  # fmt: skip
         }
     return out
@@ -90,6 +104,25 @@ def weights_note(family: str) -> str:
     assert isinstance(spec, HubFile)
     where = "in the local Hub cache" if in_hub_cache(spec) else "downloaded on first use (needs internet)"
     return text + f". Weights: `{spec.repo_id}/{spec.filename}`, {where}" + (f" (from `{variable}`)." if variable else ".")
+
+
+def code_shape(family: str, layer: str | None) -> tuple[int, ...]:
+    """The shape of a layer's code at its family's input size, from a ``meta``-device build
+    (:func:`inverter.cost.skeleton`: no weights read, no memory)."""
+    fam = get_family(str(family))
+    return cost.skeleton(fam.name, layer or None).code_shape(fam.input_size)
+
+
+def target_choices(family: str, layer: str | None) -> list[str]:
+    """What activation maximisation can target at a layer, as the app offers it: the
+    ImageNet class names (``"285: Egyptian cat"``) for a 1000-class vector code, else nothing
+    (a channel number is typed in)."""
+    if code_shape(family, layer) != (1000,):
+        return []
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [f"{i}: {info.index_to_description(i)}" for i in range(1000)]
 
 
 @functools.lru_cache(maxsize=32)

@@ -111,6 +111,10 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
                                   **options)}  # fmt: skip
     if s.widget == "radio":
         return {s.name: gr.Radio(list(s.kind.options), value=value, label=label, elem_id=prefix + s.name, **options)}
+    if s.widget == "unit_picker":  # its choices follow the layer (class names for ImageNet logits)
+        choices = options.pop("choices", [])
+        return {s.name: gr.Dropdown(choices, value=value, allow_custom_value=True, label=label, elem_id=prefix + s.name,
+                                    info=s.kind.describe(), **options)}  # fmt: skip
     return {s.name: gr.Number(value, label=label, minimum=low, maximum=high, precision=0 if _integer(s) else None,
                               elem_id=prefix + s.name, **options)}  # fmt: skip
 
@@ -125,6 +129,8 @@ def api_inputs(s: Setting, docs: Mapping[str, str], value: Any = None) -> dict[s
     value = _initial(dataclasses.replace(s, app_default=s.api_initial), {}) if value is None else value
     if isinstance(s.kind, Choice):
         return {s.name: gr.Dropdown(list(s.kind.options), value=value, label=f"{s.name}: {docs[s.name]}")}
+    if s.widget == "unit_picker":
+        return {s.name: gr.Textbox(value, label=f"{s.name}: {docs[s.name]}")}
     return {s.name: gr.Number(value, precision=0 if _integer(s) else None, label=f"{s.name}: {docs[s.name]}")}
 
 
@@ -161,6 +167,8 @@ def read_settings(raw: Mapping[str, Any], settings: Sequence[Setting] = SETTINGS
             if side and not low <= side <= high:
                 raise SettingError(f"{s.name} must be 0 (the representation's own) or {low:g}…{high:g}, got {side}")
             values[s.name] = (side, side) if side else None
+        elif s.widget == "unit_picker":  # "285: Egyptian cat" (a class name offered) is class 285
+            values[s.name] = s.coerce(None if _blank(value) else str(value).split(":")[0], app=True)
         elif s.widget == "pixels_auto":
             pixels = None if _blank(value) else Integer().coerce(value, s.name, s.app_range)
             values[s.name] = "auto" if pixels == 0 else pixels
@@ -204,7 +212,7 @@ def resolve_masks(config: InversionConfig, raw: Mapping[str, Any], representatio
 
 
 def _python_type(s: Setting, param: str) -> type:
-    if isinstance(s.kind, Choice) or param in MASK_TEXT:
+    if isinstance(s.kind, Choice) or param in MASK_TEXT or s.widget == "unit_picker":
         return str
     return int if _integer(s) or param in MASK_PARAMS else float
 

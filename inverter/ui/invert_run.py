@@ -204,7 +204,7 @@ def run_inversion(values: dict[str, Any], progress: gr.Progress | None = None) -
         request = plan_run(build_request(values))
     with RUNS.running():
         target = f"{request.family}:{request.layer}" if request.layer else request.family
-        yield (None, [], empty_curve("relative_error"), empty_curve("objective"),
+        yield (None, [], empty_curve("relative_error"), empty_curve("loss"),
                f"Loading **{target}** …  \n{cost_text(request.estimate_s)}", {"step": None, "done": False}, None,
                None)  # fmt: skip
         with user_errors("Cannot load the representation"):
@@ -242,7 +242,7 @@ def updates(shots: Iterator[Snapshot], record: RunRecord, progress: gr.Progress 
                 (img, f"restart {k + 1}: error {err:.3f}" + (" (best)" if k == shot.best else ""))
                 for k, (img, err) in enumerate(zip(shot.images, shot.relative_error))
             ]
-            yield (shot.image, gallery, record.curve("relative_error"), record.curve("objective"),
+            yield (shot.image, gallery, record.curve("relative_error"), record.curve("loss"),
                    status_text(shot), metrics, shot.reference, files)
     finally:
         shots.close()  # type: ignore[attr-defined]
@@ -258,8 +258,9 @@ def status_text(shot: Snapshot) -> str:
         eta = shot.elapsed / shot.step * (total - shot.step) if shot.step else float("nan")
         head = f"**Running**: step {shot.step} / {total} · {shot.elapsed:.1f} s elapsed · " + (
             f"ETA {eta:.0f} s" if np.isfinite(eta) else "ETA …")
-    err = shot.relative_error[shot.best]
+    figure = (f"relative error {shot.relative_error[shot.best]:.3f}" if shot.settings.objective == "invert" else
+              f"{shot.settings.objective} score ×{shot.score[shot.best]:.2f}")  # fmt: skip
     height, width = shot.images.shape[1:3]
-    return (f"{progress_bar(fraction, 'Optimisation progress')}  \n{head}  \nrelative error {err:.3f} "
+    return (f"{progress_bar(fraction, 'Optimisation progress')}  \n{head}  \n{figure} "
             f"(best of {len(shot.relative_error)}) · {shot.settings.representation} at {width}×{height} px on "
             f"{shot.settings.device}")

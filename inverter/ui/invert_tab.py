@@ -19,7 +19,9 @@ from typing import Any
 import gradio as gr
 
 from ..settings import SETTINGS
-from .choices import default_family, default_layer, family_names, family_of, layer_names, preset_knobs, weights_note
+from .choices import (
+    default_family, default_layer, family_names, family_of, layer_names, preset_knobs, target_choices, weights_note,
+)
 from .errors import user_errors
 from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of, validator
 from .invert_run import Outputs, cost_line, problems, run_inversion, stopped
@@ -34,6 +36,10 @@ RECONSTRUCTION_ALT = ("The reconstruction: an image whose code under the chosen 
 REFERENCE_ALT = "The input image as the representation sees it: cropped, resized and, for HOG and DSIFT, grey"
 #: Knobs that a layer change refills with the layer's preset.
 PRESET_KEYS = tuple(s.name for s in offered() if s.preset)
+#: The knobs that choose or adapt the preset (the method, the objective): choosing one refills the others.
+SELECTORS = tuple(s.name for s in offered() if s.selects_preset or hasattr(s.kind, "adjust_preset"))
+#: The knobs whose choices follow the layer (activation maximisation's target).
+TARGETS = tuple(s.name for s in offered() if s.widget == "unit_picker")
 #: The endpoint's leading parameters, before the settings'.
 LEADING = [
     (inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dict),
@@ -78,20 +84,26 @@ def example_images() -> list[str]:
 
 
 def on_representation(family: str) -> tuple[Any, ...]:
-    """New family: its layers (default selected), a note on its weights, its preset knobs."""
+    """New family: its layers (default selected), a note on its weights, its preset knobs and targets."""
     with user_errors("Unknown representation"):
         family = family_of(family).name
         layer = default_layer(family)
-        knobs = preset_knobs(family, layer)
-        return (gr.update(choices=layer_names(family), value=layer), weights_note(family),
-                *(knobs[k] for k in PRESET_KEYS))
+        return (gr.update(choices=layer_names(family), value=layer), weights_note(family), *on_layer(family, layer))
 
 
 def on_layer(family: str, layer: str) -> tuple[Any, ...]:
-    """New layer: its preset knobs."""
+    """New layer: its default preset's knobs, and what its activation maximisation can target."""
     with user_errors("Unknown layer"):
         knobs = preset_knobs(family, layer)
-    return tuple(knobs[k] for k in PRESET_KEYS)
+        targets = target_choices(family, layer)
+    return (*(knobs[k] for k in PRESET_KEYS), *(gr.update(choices=targets, value=None) for _ in TARGETS))
+
+
+def on_preset_choice(family: str, layer: str, *chosen: Any) -> tuple[Any, ...]:
+    """A method or an objective chosen: the preset's knobs (the choosing controls keep their choice)."""
+    with user_errors("Unknown method"):
+        knobs = preset_knobs(family, layer, dict(zip(SELECTORS, chosen)))
+    return tuple(knobs[k] for k in PRESET_KEYS if k not in SELECTORS)
 
 
 def api_parameter_docs() -> dict[str, str]:
@@ -101,14 +113,14 @@ def api_parameter_docs() -> dict[str, str]:
     return get_function_description(invert)[1]
 
 
-def _knobs(preset: dict[str, Any]) -> dict[str, gr.components.Component]:
+def _knobs(preset: dict[str, Any], targets: list[str]) -> dict[str, gr.components.Component]:
     """Every offered setting's control, main ones in rows, then the mask and the advanced ones in accordions."""
     knobs: dict[str, gr.components.Component] = {}
     main = [s for s in offered() if not s.advanced and s.widget != "mask_group"]
     for start in range(0, len(main), 3):
         with gr.Row():
             for s in main[start : start + 3]:
-                knobs.update(controls(s, preset))
+                knobs.update(controls(s, preset, **({"choices": targets} if s.name in TARGETS else {})))
     for s in offered():
         if s.widget == "mask_group":
             knobs.update(controls(s, preset))
@@ -159,7 +171,7 @@ def build_invert_tab() -> InvertTab:
                 layer_box = gr.Dropdown(layer_names(family), value=layer, label="Layer", elem_id="layer",
                                         allow_custom_value=True)  # checked before a run, with the known ones
             note = gr.Markdown(weights_note(family), elem_id="weights-note")
-            knobs = _knobs(preset_knobs(family, layer))
+            knobs = _knobs(preset_knobs(family, layer), target_choices(family, layer))
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -180,17 +192,21 @@ def build_invert_tab() -> InvertTab:
                 error_plot = gr.LinePlot(None, x="step", y="relative_error", color="restart", height=220,
                                          label="Relative error curve", title="Relative error ‖Φ(x)−Φ0‖/‖Φ0‖",
                                          elem_id="error-plot")  # fmt: skip
-                objective_plot = gr.LinePlot(None, x="step", y="objective", color="restart", height=220,
+                objective_plot = gr.LinePlot(None, x="step", y="loss", color="restart", height=220,
                                              label="Objective curve", title="Objective E(x)", elem_id="objective-plot")
             with gr.Row():
                 metrics = gr.JSON(label="Metrics", max_height=260, elem_id="metrics")
                 files = gr.File(label="Downloads (PNG, progress GIF, JSON report, input)", file_count="multiple",
                                 interactive=False, elem_id="downloads")
     outputs = [best, gallery, error_plot, objective_plot, status, metrics, reference, files]
-    preset_outputs = [knobs[k] for k in PRESET_KEYS]
+    preset_outputs = [knobs[k] for k in PRESET_KEYS + TARGETS]
     representation.change(on_representation, [representation], [layer_box, note, *preset_outputs],
                           api_visibility="private", queue=False)
     layer_box.input(on_layer, [representation, layer_box], preset_outputs, api_visibility="private", queue=False)
+    for name in SELECTORS:
+        knobs[name].input(on_preset_choice, [representation, layer_box, *(knobs[k] for k in SELECTORS)],
+                          [knobs[k] for k in PRESET_KEYS if k not in SELECTORS], api_visibility="private",
+                          queue=False)  # fmt: skip
     inputs = [image, representation, layer_box, *(knobs[p] for s in offered() for p in params_of(s))]
     run_event = run.click(
         invert, inputs, outputs, api_name="invert_from_ui", api_visibility="private", preprocess=False,

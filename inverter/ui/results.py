@@ -88,13 +88,13 @@ class RunRecord:
         for k in range(len(shot.relative_error)):
             label = f"restart {k + 1}"
             self.rows.append({"step": shot.step, "restart": label,
-                              "relative_error": float(shot.relative_error[k]), "objective": float(shot.loss[k])})
+                              "relative_error": float(shot.relative_error[k]), "loss": float(shot.loss[k])})
         self.history.append(snapshot_record(shot))
         self.frames.append(shot.image)
 
     def curve(self, column: str) -> pd.DataFrame:
         """Long table ``step``, ``restart``, ``column`` (``"relative_error"``, unitless, or
-        ``"objective"``, the value of E) for a line plot."""
+        ``"loss"``, the value of E) for a line plot."""
         return pd.DataFrame([(r["step"], r["restart"], r[column]) for r in self.rows],
                             columns=["step", "restart", column])
 
@@ -110,7 +110,8 @@ class RunRecord:
             "best_restart": best + 1,
             "relative_error": float(shot.relative_error[best]),
             **scores,
-            "objective": float(shot.loss[best]),
+            "loss": float(shot.loss[best]),
+            "score": float(shot.score[best]),
             "relative_error_per_restart": [float(e) for e in shot.relative_error],
             "elapsed_s": round(float(shot.elapsed), 3),
         }

@@ -1,0 +1,128 @@
+"""The IJCV 2016 method (its objective's normalisation, its adaptive step, its second stage)
+and the Fourier parameterisation, on tiny tensors and a tiny network."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TinyCNN
+from inverter import InversionConfig, invert, reconstruct, resolve_settings
+from inverter.descent import Descent
+from inverter.objectives import CVPR_SIGMA_227, image_sigma
+from inverter.parameterisation import FourierBasis
+from inverter.representations import get_family, ijcv
+from inverter.schedule import learning_rates
+
+SMALL = dict(image_size=(32, 32), device="cpu")
+
+
+def test_ijcv_regularisers_are_the_authors_normalisation(tiny_cnn, photo):
+    """λ_α·R_α and λ_TV·R_TV of the engine equal the authors' (1/B)^α/(H·W)·Σ‖x‖^α and
+    (6.5/B)^β/(H·W)·Σ TV^β computed by hand on the snapshot's pixels (pixel units)."""
+    shot = next(invert(tiny_cnn, photo, method="ijcv", jitter=1, **SMALL))
+    x = shot.pixels.astype(np.float64)  # [1, 3, 32, 32], step 0: the initial noise
+    h, w = x.shape[-2:]
+    alpha_norm = ((x**2).sum(axis=1) ** 3).sum() * (1 / ijcv.B) ** 6 / (h * w)
+    dx = np.diff(x, axis=-1, append=x[..., -1:])
+    dy = np.diff(x, axis=-2, append=x[..., -1:, :])
+    tv = (dx**2 + dy**2).sum() * (ijcv.TV_EDGE / ijcv.B) ** 2 / (h * w)
+    assert shot.alpha_loss[0] == pytest.approx(alpha_norm, rel=1e-4)
+    assert shot.tv_loss[0] == pytest.approx(tv, rel=1e-4)
+    assert ijcv.lambda_alpha() == pytest.approx((CVPR_SIGMA_227 / 80) ** 6 / 227**2)
+
+
+def test_ijcv_preset_values_and_c_by_depth():
+    squeezenet = get_family("squeezenet1_1")
+    by_layer = {spec.name: spec.presets["ijcv"] for spec in squeezenet.layers}
+    assert [by_layer[n].data_weight for n in ("conv1", "fire5", "logits")] == [300.0, 100.0, 20.0]
+    preset = by_layer["fire5"]
+    assert (preset.method, preset.clip, preset.init, preset.jitter) == ("ijcv", 160.0, "uniform", "auto")
+    assert preset.phases == ((1.0, 300), (0.1, 50)) and preset.learning_rate == pytest.approx(0.05 * 80**2 / 6)
+    assert get_family("hog").layers[0].presets["ijcv"].data_weight == 100.0  # the authors' C on HOG
+
+
+def test_the_method_picks_its_preset_and_is_recorded(tiny_cnn):
+    cvpr, journal = (resolve_settings(tiny_cnn, InversionConfig(method=m)) for m in ("cvpr", "ijcv"))
+    assert cvpr.method == "cvpr" and cvpr.lambda_tv == tiny_cnn.preset.lambda_tv and cvpr.init == "gaussian"
+    assert journal.method == "ijcv" and journal.clip == 160 and journal.init == "uniform"
+    assert journal.jitter == 1  # max(round(stride 4 / 4), 1)
+    assert resolve_settings(tiny_cnn, InversionConfig()).method == "cvpr"  # the layer's default
+    overridden = resolve_settings(tiny_cnn, InversionConfig(method="ijcv", data_weight=7.0))
+    assert overridden.data_weight == 7.0 and overridden.tv_beta == 2.0
+
+
+def test_the_adaptive_step_follows_a_hand_computed_sequence():
+    """On a 1×1×2×2 tensor with no regulariser: G ← μG + g², v ← μv − g/(1/ℓ + √G), x ← x + v, ℓ = rate·H·W."""
+    x = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]])
+    descent = Descent(x, alpha=6, lambda_alpha=0.0, beta=2, lambda_tv=0.0, inv_sigma0=1.0, momentum=0.9,
+                      sigma=1.0, clip=None, rule="ijcv", pixels=4)  # fmt: skip
+    expected, g2, v = x.clone().double(), torch.zeros(1, 1, 2, 2, dtype=torch.float64), 0.0
+    gradients = [torch.tensor([[[[0.3, -0.1], [2.0, 0.0]]]]), torch.tensor([[[[-0.2, 0.4], [1.0, 0.5]]]])]
+    for rate, grad in zip((0.5, 0.5), gradients):
+        descent.step(rate, grad, 0, 0, data_scale=2.0)
+        g = 2.0 * grad.double()
+        g2 = 0.9 * g2 + g * g
+        v = 0.9 * v - g / (1.0 / (rate * 4) + g2.sqrt())
+        expected = expected + v
+        torch.testing.assert_close(x.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_the_second_stage_runs_without_jitter_at_a_tenth_of_the_rate(photo):
+    seen = []
+
+    class Recording(TinyCNN):
+        def forward(self, x):
+            if x.device.type != "meta":
+                seen.append(x.detach().clone())
+            return super().forward(x)
+
+    rep = Recording().freeze()
+    settings = resolve_settings(rep, InversionConfig(method="ijcv", jitter=5, iterations=35, snapshot_every=1, **SMALL))
+    assert settings.phases == ((1.0, 30), (0.1, 5))
+    rates = learning_rates(settings.learning_rate, settings.phases)
+    assert rates[30:] == pytest.approx([0.1 * rates[0]] * 5)
+    shots = list(invert(rep, photo, settings_config(settings)))
+    # Φ sees one crop per step (plus the target and the final image); a snapshot's pixels are the
+    # canvas's centre, so in the second stage every crop is the centre, in the first mostly not
+    crops = seen[1:-1]
+    centred = [torch.equal(crop, torch.from_numpy(shot.pixels)) for crop, shot in zip(crops, shots)]
+    assert all(centred[30:35]) and not all(centred[:30])
+
+
+def settings_config(settings):
+    from inverter.settings import pinned_config
+
+    return pinned_config(settings, "cpu")
+
+
+@pytest.mark.parametrize("parameterisation", ["pixels", "fourier"])
+def test_ijcv_lowers_the_error_by_a_large_factor_deterministically(tiny_cnn, photo, parameterisation):
+    first = reconstruct(tiny_cnn, photo, method="ijcv", iterations=0, **SMALL)
+    runs = [reconstruct(tiny_cnn, photo, method="ijcv", parameterisation=parameterisation, iterations=120, **SMALL)
+            for _ in range(2)]  # fmt: skip
+    assert runs[0].relative_error[0] < first.relative_error[0] / 5
+    assert np.array_equal(runs[0].pixels, runs[1].pixels)
+
+
+def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose():
+    basis = FourierBasis((2, 3, 12, 10))
+    gen = torch.Generator().manual_seed(0)
+    image = torch.randn(2, 3, 12, 10, generator=gen)
+    torch.testing.assert_close(basis.image(basis.coefficients(image)), image, atol=1e-5, rtol=1e-5)
+    g, q = torch.randn(2, 3, 12, 10, generator=gen), torch.randn(2, 3, 12, 6, 2, generator=gen)
+    assert float((g * basis.image(q)).sum()) == pytest.approx(float((basis.adjoint(g) * q).sum()), rel=1e-4)
+
+
+def test_the_fourier_parameterisation_keeps_the_clip_and_the_image_in_step(tiny_cnn, photo):
+    shot = reconstruct(tiny_cnn, photo, parameterisation="fourier", clip=30.0, iterations=15, **SMALL)
+    assert np.linalg.norm(shot.pixels, axis=1).max() <= 30.0 + 1e-3
+    assert shot.settings.parameterisation == "fourier"
+
+
+def test_the_uniform_initialisation_is_the_authors(tiny_cnn, photo):
+    shot = next(invert(tiny_cnn, photo, init="uniform", **SMALL))
+    x = shot.pixels.flatten()
+    assert np.quantile(x, 0.95) == pytest.approx(ijcv.B / np.sqrt(3), rel=0.02)
+    gaussian = next(invert(tiny_cnn, photo, init="gaussian", **SMALL)).pixels
+    assert np.linalg.norm(gaussian) == pytest.approx(image_sigma(3, 32, 32), rel=1e-4)  # the CVPR one: norm σ
