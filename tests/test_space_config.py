@@ -8,7 +8,10 @@ a key of every repository card, ``huggingface_hub.SpaceCardData`` included) and
 """
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,12 +141,14 @@ def _preloaded(config: dict) -> dict[tuple[str, str], str | None]:
 def test_the_preloaded_weights_are_the_families_declared_sources(config):
     """Every listed family's default weights file is preloaded, nothing else is, and a pin is the
     family's declared revision (none is declared: no commit of these repos could be looked up here)."""
-    from inverter.representations import get_family, suggested_names
-
-    sources = {}
-    for name in suggested_names():
-        weights = get_family(name).weights
-        if weights is not None:
-            sources[(weights.repo_id, weights.filename)] = weights.revision
+    # What a freshly started app lists (other tests register families of their own in this process).
+    listing = subprocess.run(
+        [sys.executable, "-c", "import json; from inverter.representations import get_family, suggested_names; "
+         "print(json.dumps([[w.repo_id, w.filename, w.revision] for w in (get_family(n).weights for n in "
+         "suggested_names()) if w is not None]))"],
+        cwd=REPO, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    sources = {(repo, filename): revision for repo, filename, revision in json.loads(listing.stdout)}
+    assert len(sources) >= 8  # AlexNet, SqueezeNet, VGG-16 and the five suggested timm models
     assert _preloaded(config) == sources
     assert {repo for repo, _ in sources} <= set(config["models"])
