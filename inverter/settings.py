@@ -404,6 +404,8 @@ class Setting:
             ``None`` when the app does not offer it.
         app_range: the app's accepted range (also its control's); ``None`` = the kind's.
         app_default: the app's default, where it differs from :attr:`default`.
+        api_default: the default of the app's API and MCP callers, where it differs from
+            :attr:`app_default` (a client downloads every streamed update, a browser does not).
         advanced: listed under "Advanced" in the app.
         pinned: a report records the resolved value (else the value asked for).
         selects_preset: its value names the preset that the other preset settings are read
@@ -422,6 +424,7 @@ class Setting:
     widget: str | None = "number"
     app_range: tuple[float, float] | None = None
     app_default: Any = _INHERIT
+    api_default: Any = _INHERIT
     advanced: bool = False
     pinned: bool = True
     selects_preset: bool = False
@@ -436,6 +439,11 @@ class Setting:
     def initial(self) -> Any:
         """The app's default value (``None`` = the preset)."""
         return self.default if self.app_default is _INHERIT else self.app_default
+
+    @property
+    def api_initial(self) -> Any:
+        """The default of the app's API callers (``None`` = the preset)."""
+        return self.initial if self.api_default is _INHERIT else self.api_default
 
     @property
     def doc(self) -> str:
@@ -509,7 +517,7 @@ class InversionConfig:
     snapshot_every: int = setting(
         Integer(1), "yield a snapshot (a progress update) every this many steps, and at the end", unit="steps",
         default=25, group="output", metavar="N", label="Update every N steps", widget="slider",
-        app_range=(1, 200), app_default=10, advanced=True)
+        app_range=(1, 200), app_default=10, api_default=100, advanced=True)
     image_size: tuple[int, int] | None = setting(
         Size(), "size of the pre-image; default the representation's input size (227 for AlexNet)",
         unit="pixels", group="output", flag="--size", metavar="SIDE|HxW",

@@ -27,7 +27,10 @@ from inverter.representations.base import Family, LayerSpec, Preset  # noqa: E40
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
+
+#: A bad request is refused before it is queued (ValidationError, by the validator) or while it runs (AppError).
+REFUSED = (AppError, ValidationError)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chelsea.png"
@@ -75,10 +78,19 @@ def tiny_family():
 
 @pytest.fixture(scope="module")
 def server(tiny_family):
-    from inverter.ui import build_demo
+    """The app as ``app.py`` launches it (upload limit, MCP server on, as in a Space)."""
+    from inverter.ui import build_demo, launch_options
 
-    demo = build_demo()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    saved = os.environ.get("INVERTER_MCP")
+    os.environ["INVERTER_MCP"] = "1"
+    try:
+        demo = build_demo()
+        options = launch_options()
+    finally:
+        os.environ.pop("INVERTER_MCP") if saved is None else os.environ.__setitem__("INVERTER_MCP", saved)
+    assert options["mcp_server"] is True
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                            **options)  # fmt: skip
     yield url
     demo.close()
 
@@ -223,7 +235,7 @@ def test_a_timm_model_typed_by_name_inverts_and_a_misspelt_one_gets_close_matche
     report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
     assert metrics["done"] and report["run"]["representation"] == "timm:test_vit.r160_in1k:blocks.1"
     assert report["result"]["relative_error"] < report["result"]["initial_relative_error"]
-    with pytest.raises(AppError, match="unknown timm model 'resnet5'; close matches: resnet50"):
+    with pytest.raises(ValidationError, match="unknown timm model 'resnet5'; close matches: resnet50"):
         fast.predict(handle_file(str(EXAMPLE)), representation="timm:resnet5", iterations=2, api_name="/invert")
 
 
@@ -355,7 +367,7 @@ def test_bad_input_is_an_error_and_the_server_keeps_serving(fast, images, case):
     changes = dict(changes)
     image = changes.pop("image", "good")
     path = images[image] if image in images else (EXAMPLE if image == "good" else None)
-    with pytest.raises(AppError) as info:
+    with pytest.raises(REFUSED) as info:
         run_tiny(fast, path, **changes)
     assert expected in str(info.value)
     assert "/tmp/" not in str(info.value)  # no server paths in messages
@@ -378,6 +390,122 @@ def test_the_run_button_passes_each_knob_to_its_own_parameter():
     assert all(block.elem_id == name for name, block in settings), [(n, b.elem_id) for n, b in settings]
 
 
+# ------------------------------------------------------------------- before the queue, and the API's shape
+def test_a_request_without_an_image_is_refused_before_any_inversion_starts(fast):
+    from inverter.ui.invert_run import started_runs
+
+    started, forwards = started_runs(), FORWARDS["count"]
+    with pytest.raises(ValidationError, match="image: No image: upload one or pick an example"):
+        run_tiny(fast, None)
+    with pytest.raises(ValidationError, match="iterations must be between 1 and 2000"):
+        run_tiny(fast, iterations=0)
+    assert started_runs() == started and FORWARDS["count"] == forwards  # refused before the queue: nothing ran
+
+
+def test_an_over_size_upload_is_refused_by_the_server(server, tmp_path):
+    import httpx
+
+    from inverter.ui.uploads import MAX_UPLOAD_BYTES
+
+    big = tmp_path / "big.png"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_UPLOAD_BYTES + 1)
+    with big.open("rb") as handle:
+        response = httpx.post(f"{server}gradio_api/upload", files={"files": ("big.png", handle, "image/png")},
+                              timeout=60)  # fmt: skip
+    assert response.status_code == 413, response.text
+    small = tmp_path / "small.png"
+    small.write_bytes(EXAMPLE.read_bytes())
+    with small.open("rb") as handle:
+        assert httpx.post(f"{server}gradio_api/upload", files={"files": handle}, timeout=60).status_code == 200
+
+
+def test_the_first_streamed_update_carries_values_and_api_callers_get_fewer_updates(fast):
+    job = fast.submit(handle_file(str(EXAMPLE)), representation=FAMILY, iterations=200, image_size=16,
+                      api_name="/invert")  # snapshot_every left out: the API's default
+    outputs = list(job)
+    first = outputs[0]
+    assert not any(isinstance(o, dict) and o.get("__type__") == "update" for o in first), first
+    assert "Loading" in first[4] and "Estimated" in first[4] and first[5] == {"step": None, "done": False}
+    steps = [o[5]["step"] for o in outputs if o[5].get("step") is not None]
+    assert steps[0] == 0 and steps[-1] == 200 and len(steps) <= 4  # every 100 steps, not every 10
+
+
+def test_the_api_schema_types_whole_numbers_as_integers_and_takes_any_family(client):
+    import inspect
+
+    from inverter.ui.experiments_tab import experiment
+    from inverter.ui.invert_tab import invert
+
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for endpoint, fn in (("/invert", invert), ("/experiment", experiment)):
+        types = {p["parameter_name"]: p["type"] for p in info[endpoint]["parameters"]}
+        for name, parameter in inspect.signature(fn).parameters.items():
+            if parameter.annotation in (int, int | None):
+                assert types[name].get("type") == "integer", (endpoint, name, types[name])
+        assert types["representation"] == {"type": "string"}  # any family, timm:<model> included
+    layers = {p["parameter_name"]: p for p in info["/experiment"]["parameters"]}["layers"]
+    assert layers["type"] == {"type": "array", "items": {"type": "string"}}  # every family's layers
+
+
+def test_an_experiment_needs_no_image_when_an_example_is_named_and_takes_any_familys_layers(fast):
+    grid, status, metrics, _ = fast.predict(kind="restarts", representation=FAMILY, example="coffee", restarts=2,
+                                            iterations=3, image_size=16, api_name="/experiment")  # fmt: skip
+    assert "**Done**" in status and len(metrics["panels"]) == 2
+    if "hog" in families():
+        *_, metrics, _ = fast.predict(kind="tv_beta", representation="hog", layers=["hog"], example="camera",
+                                      iterations=2, image_size=32, api_name="/experiment")  # fmt: skip
+        assert len(metrics["panels"]) == 2
+
+
+# ------------------------------------------------------------------- MCP
+def test_the_mcp_tools_list_inversion_with_its_documented_parameters(server):
+    import httpx
+
+    from inverter.ui.invert_tab import api_parameter_docs
+
+    tools = {tool["name"]: tool for tool in httpx.get(f"{server}gradio_api/mcp/schema", timeout=30).json()}
+    assert {"invert", "experiment", "representations"} <= set(tools)
+    schema = tools["invert"]["inputSchema"]
+    assert set(schema["properties"]) == set(api_parameter_docs()) - {"progress"}
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), name  # every parameter documented
+    assert schema["properties"]["iterations"]["type"] == "integer" and schema["required"] == ["image"]
+    assert "alexnet" in schema["properties"]["representation"]["description"]
+    assert "Reconstruct an image" in tools["invert"]["description"]
+    experiment = tools["experiment"]["inputSchema"]
+    assert experiment["properties"]["layers"]["type"] == "array" and "image" not in experiment.get("required", [])
+
+
+def test_an_mcp_client_calls_a_tool(server):
+    import asyncio
+    import base64
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def call():
+        async with streamable_http_client(f"{server}gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                names = {tool.name for tool in (await session.list_tools()).tools}
+                image = "data:image/png;base64," + base64.b64encode(EXAMPLE.read_bytes()).decode()
+                arguments = {"image": image, "representation": FAMILY, "iterations": 4, "image_size": 16}
+                plain = await session.call_tool("invert", arguments)
+                progress: list[float] = []
+                streamed = await session.call_tool("invert", arguments,
+                                                   progress_callback=lambda p, total, message: progress.append(p))
+                listing = await session.call_tool("representations", {})
+                return names, plain, streamed, progress, listing
+
+    names, plain, streamed, progress, listing = asyncio.run(call())
+    assert {"invert", "experiment", "representations"} <= names
+    assert not plain.isError and "reconstruction.png" in plain.content[0].text  # the outputs, files as URLs
+    assert not streamed.isError and progress  # a client asking for progress gets it, and every output apart
+    assert [item.type for item in streamed.content].count("image") >= 2  # the reconstruction and the reference
+    assert any(FAMILY in getattr(item, "text", "") for item in listing.content)
+
+
 def test_activation_maximisation_and_caricatures_through_the_endpoint(fast):
     *_, status, metrics, _, files = run_tiny(fast, objective="activation", target="3", iterations=8, method="ijcv")
     report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
@@ -386,7 +514,7 @@ def test_activation_maximisation_and_caricatures_through_the_endpoint(fast):
     *_, metrics, _, files = run_tiny(fast, objective="caricature", iterations=4)
     report = json.loads(Path([local(f) for f in files if local(f).endswith(".json")][0]).read_text())
     assert report["settings"]["init"] == "image"  # the caricature's preset: from the image
-    with pytest.raises(AppError, match=r"target 99 is outside .*channels are 0…15"):
+    with pytest.raises(REFUSED, match=r"target 99 is outside .*channels are 0…15"):
         run_tiny(fast, objective="activation", target="99")
 
 

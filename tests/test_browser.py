@@ -40,10 +40,13 @@ WATCH_OUTPUT = """() => {
 
 
 @pytest.fixture(scope="module")
-def server():
-    # The default representation (SqueezeNet) on random weights: no download, fast at 48 px.
+def server(tmp_path_factory):
+    # The default representation (SqueezeNet) on random weights: no download, fast at 48 px; the
+    # examples cached in a folder of this run's own.
     saved = os.environ.get("INVERTER_RANDOM_WEIGHTS")
+    saved_cache = os.environ.get("GRADIO_EXAMPLES_CACHE")
     os.environ["INVERTER_RANDOM_WEIGHTS"] = "1"
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(tmp_path_factory.mktemp("cached_examples"))
     from inverter.ui import build_demo, launch_options
 
     demo = build_demo()
@@ -51,10 +54,11 @@ def server():
                             **launch_options())
     yield url
     demo.close()
-    if saved is None:
-        os.environ.pop("INVERTER_RANDOM_WEIGHTS", None)
-    else:
-        os.environ["INVERTER_RANDOM_WEIGHTS"] = saved
+    for name, value in (("INVERTER_RANDOM_WEIGHTS", saved), ("GRADIO_EXAMPLES_CACHE", saved_cache)):
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +115,9 @@ def test_run_streams_updates_and_finishes(page, tmp_path):
     before_end = [s for s in srcs if not s["done"]]
     assert len(before_end) >= 3, f"the reconstruction changed {len(before_end) - 1} times before the end"
     assert "relative error" in status(page) and "48×48" in status(page)
+    bar = page.locator("#status progress")  # a native progress bar: screen readers announce its value
+    assert bar.get_attribute("value") == "100" and bar.get_attribute("max") == "100"
+    assert page.get_attribute("#reconstruction img", "alt").startswith("The reconstruction")
     for name in ("reconstruction.png", "progress.gif", "result.json"):
         page.wait_for_selector(f"#downloads a[download='{name}']", timeout=10_000)
     page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
@@ -127,14 +134,20 @@ def test_stop_halts_the_run(page):
     assert active_runs() == 1
     page.click("#stop")
     assert wait_until(lambda: active_runs() == 0, 15), "the inversion kept running after Stop"
-    time.sleep(0.5)
-    assert "Done" not in status(page)
+    try:
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('Stopped')", timeout=10_000)
+    except PlaywrightTimeout:
+        raise AssertionError(status(page))
+    time.sleep(0.5)  # no late update of the stopped run puts "Running" back
+    assert "Stopped" in status(page) and "Running" not in status(page) and "Done" not in status(page)
     assert not page.errors, page.errors
 
 
 def test_layer_choices_and_presets_follow_the_representation(page):
     from inverter.ui.choices import default_layer, layer_names, preset_knobs
 
+    before = page.inner_text("#cost")
+    assert "Estimated time: about" in before and "on this CPU" in before  # what a run would cost
     page.click("#representation input")
     page.locator("[role=option]", has_text="alexnet").first.click()
     deep = default_layer("alexnet")
@@ -147,3 +160,28 @@ def test_layer_choices_and_presets_follow_the_representation(page):
     page.wait_for_function(f"() => Number(document.querySelector('#lambda_tv input').value) === {expected}",
                            timeout=10_000)
     assert "Random, untrained weights" in page.inner_text("#weights-note")
+    set_number(page, "restarts", 8)  # the estimate follows the work
+    page.wait_for_function(f"() => document.querySelector('#cost').innerText !== {before!r}", timeout=10_000)
+
+
+def test_an_example_click_shows_a_cached_result(page, server):
+    """Examples are cached lazily: the first click computes one, every later click (any visitor's)
+    shows the kept result at once, without running an inversion."""
+    from inverter.ui.invert_run import started_runs
+
+    first_example = page.locator("#examples tbody tr").first
+    first_example.click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Done')", timeout=120_000)
+    page.wait_for_selector("#reconstruction img", timeout=10_000)
+    computed = started_runs()
+    page.reload(wait_until="domcontentloaded")  # a new visitor
+    page.wait_for_selector("#run", timeout=60_000)
+    assert "Done" not in status(page)
+    started = time.monotonic()
+    page.locator("#examples tbody tr").first.click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Done')", timeout=20_000)
+    page.wait_for_selector("#reconstruction img", timeout=10_000)
+    assert started_runs() == computed, "the example ran again instead of coming from the cache"
+    assert time.monotonic() - started < 15
+    assert "squeezenet1_1" in status(page)  # the first example's representation
+    assert not page.errors, page.errors

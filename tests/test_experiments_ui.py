@@ -76,7 +76,7 @@ def test_experiment_streams_the_grid_and_offers_png_and_json(client, tmp_path):
 
 
 def test_uploaded_image_and_bad_values_give_readable_errors(client, tmp_path):
-    from gradio_client.exceptions import AppError
+    from gradio_client.exceptions import ValidationError
 
     path = tmp_path / "in.png"
     Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(path)
@@ -86,9 +86,9 @@ def test_uploaded_image_and_bad_values_give_readable_errors(client, tmp_path):
     assert len(metrics["panels"]) == 2 and any(f.endswith("_input.png") for f in files)
     bad = list(REQUEST)
     bad[10] = 0
-    with pytest.raises(AppError, match="iterations must be between 1 and"):
+    with pytest.raises(ValidationError, match="iterations must be between 1 and"):
         client.predict(*bad, api_name="/experiment")
     bad = list(REQUEST)
     bad[2] = ["conv9"]
-    with pytest.raises(AppError, match="layer of tinyui must be one of conv2"):
+    with pytest.raises(ValidationError, match="layers of tinyui must be among conv2"):
         client.predict(*bad, api_name="/experiment")

@@ -17,12 +17,12 @@ Example::
 from .export import is_experiment_json, run_from_json, spec_from_json
 from .kinds import KINDS, ExperimentKind, get_kind, list_experiments, tv_lambda_for_beta
 from .result import ExperimentResult, ExperimentUpdate, compose_grid
-from .runner import experiment_updates, resolve_layers, run_experiment
+from .runner import Plan, experiment_updates, plan_experiment, resolve_layers, run_experiment
 from .spec import EXAMPLE_IMAGES, ExperimentError, ExperimentSpec, Panel, load_source_image
 
 __all__ = [
     "EXAMPLE_IMAGES", "KINDS", "ExperimentError", "ExperimentKind", "ExperimentResult", "ExperimentSpec",
-    "ExperimentUpdate", "Panel", "compose_grid", "experiment_updates", "get_kind", "is_experiment_json",
-    "list_experiments", "load_source_image", "resolve_layers", "run_experiment", "run_from_json",
+    "ExperimentUpdate", "Panel", "Plan", "compose_grid", "experiment_updates", "get_kind", "is_experiment_json",
+    "list_experiments", "load_source_image", "plan_experiment", "resolve_layers", "run_experiment", "run_from_json",
     "spec_from_json", "tv_lambda_for_beta",
 ]

@@ -8,14 +8,15 @@ as one batch (the engine's ``restarts``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..engine import invert
+from ..engine import InversionConfig, invert
 from ..representations.base import Family, Representation
 from ..representations.registry import get_family, load_representation, parse_name
 from .kinds import ExperimentKind, Job, PlanContext, columns_of, get_kind, merged_params
@@ -73,13 +74,77 @@ def _title(spec: ExperimentSpec, kind: ExperimentKind, family: Family, settings:
     return f"{kind.title} · {family.name}{weights} · {image}{extra} · seed {settings['seed'] if settings else ''}"
 
 
-def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) -> Iterator[ExperimentUpdate]:
+@dataclass(frozen=True)
+class Plan:
+    """What an experiment will run, before it runs.
+
+    Attributes:
+        kind, family: the experiment and the representation family.
+        base: the shared config; each job's config is ``base.replace(**job.changes)``.
+        jobs: the inversions, in order.
+    """
+
+    kind: ExperimentKind
+    family: Family
+    base: InversionConfig
+    jobs: tuple[Job, ...]
+
+    def configs(self) -> list[tuple[str, InversionConfig]]:
+        """``(layer, config)`` of every inversion, in order."""
+        return [(job.layer, self.base.replace(**job.changes)) for job in self.jobs]
+
+
+def plan_experiment(spec: ExperimentSpec, networks: Callable[[str], Representation] | None = None,
+                    source: Callable[[], np.ndarray] | None = None) -> Plan:  # fmt: skip
+    """Plan ``spec``'s inversions without running them.
+
+    Args:
+        networks: ``networks(layer)`` → the layer's representation, asked for its code's shape
+            by the kinds that mask the code (a ``meta``-device one does: :func:`inverter.cost.skeleton`);
+            default: loaded with the spec's weights.
+        source: ``source()`` → the image, for the kinds that choose a channel from it (the
+            visualisations' maximised channel); without it, channel 0 stands in (a plan made to
+            count its inversions or their cost, which do not depend on the channel).
+
+    Raises:
+        inverter.errors.InverterError: bad kind, layers, parameters or settings.
+    """
+    kind = get_kind(spec.kind)
+    params = merged_params(kind, spec.params)
+    base = spec.base_config()
+    family_name, _ = parse_name(spec.representation)
+    family = get_family(family_name)
+    layers = resolve_layers(spec, kind, family)
+    nets = networks or _Networks(family, spec.weights, base.device, base.seed)
+    context = PlanContext(
+        layers=layers,
+        params=params,
+        preset=lambda layer: family.layer(layer).preset,
+        code_shape=lambda layer: nets(layer).code_shape(base.image_size),
+        code_grid=lambda layer: nets(layer).code_grid(base.image_size),
+        top_channel=lambda layer: top_channel(nets(layer), source(), base.image_size) if source else 0,
+        config=dict(spec.config),
+    )
+    jobs = tuple(kind.plan(context))
+    if not jobs:
+        raise ExperimentError("the experiment has nothing to run")
+    return Plan(kind, family, base, jobs)
+
+
+def experiment_updates(
+    spec: ExperimentSpec,
+    image: np.ndarray | None = None,
+    networks: Callable[[str], Representation] | None = None,
+) -> Iterator[ExperimentUpdate]:
     """Run ``spec`` and yield progress updates; the last has ``done=True`` and the result.
 
     Args:
         spec: the experiment.
         image: an image array (``[H, W]``/``[H, W, 3|4]``, uint8 or float in ``[0, 1]``)
             to use instead of ``spec.image``; the spec then records ``"<array>"``.
+        networks: ``networks(layer)`` → the representation to invert at ``layer`` (the app passes
+            its cache, whose networks are on the device already); default: each layer loaded
+            once per run with the spec's weights.
 
     Yields:
         :class:`ExperimentUpdate` at every engine snapshot (``config.snapshot_every``).
@@ -90,32 +155,24 @@ def experiment_updates(spec: ExperimentSpec, image: np.ndarray | None = None) ->
             ``SettingError``, ``ImageError`` or ``WeightsError``).
     """
     start = time.perf_counter()
-    kind = get_kind(spec.kind)
-    params = merged_params(kind, spec.params)
     base = spec.base_config()
     family_name, _ = parse_name(spec.representation)
-    family = get_family(family_name)
-    layers = resolve_layers(spec, kind, family)
+    nets = networks or _Networks(get_family(family_name), spec.weights, base.device, base.seed)
     if image is not None:
         picture: np.ndarray | None = as_picture(image)
         spec = ExperimentSpec(**{**spec.__dict__, "image": ARRAY_IMAGE})
-        source = picture
     else:
         picture = None
-        source = load_source_image(spec.image)
-    nets = _Networks(family, spec.weights, base.device, base.seed)
-    context = PlanContext(
-        layers=layers,
-        params=params,
-        preset=lambda layer: family.layer(layer).preset,
-        code_shape=lambda layer: nets(layer).code_shape(base.image_size),
-        code_grid=lambda layer: nets(layer).code_grid(base.image_size),
-        top_channel=lambda layer: top_channel(nets(layer), source, base.image_size),
-        config=dict(spec.config),
-    )
-    jobs = kind.plan(context)
-    if not jobs:
-        raise ExperimentError("the experiment has nothing to run")
+    loaded: list[np.ndarray] = []
+
+    def load() -> np.ndarray:  # loaded when the plan needs it or before the first inversion
+        if not loaded:
+            loaded.append(picture if picture is not None else load_source_image(spec.image))
+        return loaded[0]
+
+    planned = plan_experiment(spec, nets, load)
+    kind, family, jobs = planned.kind, planned.family, planned.jobs
+    source = load()
     counts = [int(job.changes.get("restarts", base.restarts)) if job.per_restart else 1 for job in jobs]
     rows, total = columns_of(jobs, counts), sum(counts)
     labels = [

@@ -14,6 +14,11 @@ import gradio as gr  # noqa: E402
 from .choices import catalogue  # noqa: E402
 from .experiments_tab import build_experiments_tab  # noqa: E402
 from .invert_tab import InvertTab, build_invert_tab  # noqa: E402
+from .uploads import MAX_UPLOAD_BYTES  # noqa: E402
+from .zerogpu import default_concurrency  # noqa: E402
+
+#: Requests waiting at most (beyond those running).
+QUEUE_SIZE = 32
 
 TITLE = "inverter: what does a representation keep of an image?"
 INTRO = (
@@ -32,9 +37,19 @@ CSS = """
 """
 
 
+def mcp_enabled() -> bool:
+    """Whether ``launch`` serves the MCP server: ``$INVERTER_MCP`` (``1``/``0``), else on in a Space
+    (``SPACE_ID`` is set there) and off locally (it costs start-up time)."""
+    value = os.environ.get("INVERTER_MCP", "").strip().lower()
+    if value:
+        return value in ("1", "true", "yes", "on")
+    return bool(os.environ.get("SPACE_ID"))
+
+
 def launch_options() -> dict:
-    """Keyword arguments for ``demo.launch`` that style the app (Gradio 6 takes CSS there)."""
-    return {"css": CSS}
+    """Keyword arguments for ``demo.launch``: the CSS (Gradio 6 takes it there), the upload limit
+    (Gradio refuses larger files before storing them) and the MCP server (:func:`mcp_enabled`)."""
+    return {"css": CSS, "max_file_size": MAX_UPLOAD_BYTES, "mcp_server": mcp_enabled()}
 
 
 def representations() -> dict:
@@ -47,14 +62,6 @@ def representations() -> dict:
     return catalogue()
 
 
-def default_concurrency() -> int:
-    """Inversions run at once: ``$INVERTER_CONCURRENCY``, default 1 (each one uses every CPU core)."""
-    try:
-        return max(1, int(os.environ.get("INVERTER_CONCURRENCY", "1")))
-    except ValueError:
-        return 1
-
-
 def build_demo() -> gr.Blocks:
     """The whole app, queued; call ``.launch()`` on it."""
     with gr.Blocks(title="inverter", delete_cache=(3600, 3600)) as demo:
@@ -64,8 +71,8 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Experiments"):
             demo.experiments_tab = build_experiments_tab()  # type: ignore[attr-defined]
         gr.api(representations, api_name="representations")
-    demo.queue(default_concurrency_limit=default_concurrency(), max_size=32)
+    demo.queue(default_concurrency_limit=default_concurrency(), max_size=QUEUE_SIZE)
     return demo
 
 
-__all__ = ["InvertTab", "build_demo", "default_concurrency", "launch_options", "representations"]
+__all__ = ["InvertTab", "build_demo", "default_concurrency", "launch_options", "mcp_enabled", "representations"]

@@ -8,16 +8,19 @@ included: ``INVERTER_WEIGHTS_<FAMILY>``, ``INVERTER_RANDOM_WEIGHTS``).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import UnknownNameError
+from .. import cost
+from ..errors import InverterError, UnknownNameError
 from ..representations import Representation, get_family, load_representation, suggested_names
 from ..representations.base import Family
 from ..representations.registry import resolve_weights
 from ..settings import SETTINGS, InversionConfig, chosen_preset, preset_values
 from ..weights import HubFile, LocalFile, RandomInit, env_name, in_hub_cache, weights_text
 
+log = logging.getLogger(__name__)
 #: The setting that names a preset (the method).
 METHOD = next(s.name for s in SETTINGS if s.selects_preset)
 #: Families tried in order for the initial selection.
@@ -103,17 +106,11 @@ def weights_note(family: str) -> str:
     return text + f". Weights: `{spec.repo_id}/{spec.filename}`, {where}" + (f" (from `{variable}`)." if variable else ".")
 
 
-@functools.lru_cache(maxsize=256)
 def code_shape(family: str, layer: str | None) -> tuple[int, ...]:
     """The shape of a layer's code at its family's input size, from a ``meta``-device build
-    (no weights read, no memory)."""
-    import torch
-
+    (:func:`inverter.cost.skeleton`: no weights read, no memory)."""
     fam = get_family(str(family))
-    spec = fam.layer(layer or None)
-    with torch.device("meta"):
-        rep = fam.build(spec.name, RandomInit() if fam.needs_weights else None)
-    return rep.code_shape(fam.input_size)
+    return cost.skeleton(fam.name, layer or None).code_shape(fam.input_size)
 
 
 def target_choices(family: str, layer: str | None) -> list[str]:
@@ -128,21 +125,52 @@ def target_choices(family: str, layer: str | None) -> list[str]:
     return [f"{i}: {info.index_to_description(i)}" for i in range(1000)]
 
 
-@functools.lru_cache(maxsize=4)
-def _cached(family: str, layer: str, weights: Any) -> Representation:
-    return load_representation(family, layer, weights=weights, device="cpu")
+@functools.lru_cache(maxsize=32)
+def _cached(family: str, layer: str, weights: Any, device: str) -> Representation:
+    return load_representation(family, layer, weights=weights, device=device)
 
 
 def get_representation(family: str, layer: str | None) -> Representation:
-    """The frozen representation ``family:layer`` on the CPU with the weights the environment
-    chooses, built once per process (per layer and weights).
+    """The frozen representation ``family:layer`` with the weights the environment chooses, on
+    the serving device (:func:`inverter.ui.zerogpu.serving_device`), built and moved there once
+    per process (per layer, weights and device): a run never moves it again.
+
+    On ZeroGPU this runs outside the GPU workers, where ``spaces`` emulates CUDA: weights placed
+    on ``cuda`` before launch are packed once and moved to each worker's GPU when it starts
+    (see :func:`warm_up`); later ones reach workers forked after them.
 
     Raises:
         inverter.errors.InverterError: unknown family or layer; weights missing or not fitting.
     """
+    from .zerogpu import serving_device
+
     fam: Family = get_family(str(family))
     spec = fam.layer(layer or None)
-    return _cached(fam.name, spec.name, resolve_weights(fam).spec if fam.needs_weights else None)
+    return _cached(fam.name, spec.name, resolve_weights(fam).spec if fam.needs_weights else None, serving_device())
+
+
+def weights_at_hand(family: str) -> bool:
+    """Whether building ``family`` needs no download (no weights, random ones, or a file on this machine)."""
+    fam = get_family(str(family))
+    if not fam.needs_weights:
+        return True
+    spec = resolve_weights(fam).spec
+    return isinstance(spec, RandomInit) or (isinstance(spec, HubFile) and in_hub_cache(spec)) or (
+        isinstance(spec, LocalFile) and spec.path.is_file())
+
+
+def warm_up() -> list[str]:
+    """Build every listed family's default layer whose weights are on this machine (no download),
+    on the serving device; returns their names. Called before launch on GPU hardware, so that
+    ZeroGPU packs these weights once and every GPU worker starts with them on its device."""
+    loaded = []
+    for name in family_names():
+        if weights_at_hand(name):
+            try:
+                loaded.append(get_representation(name, None).name)
+            except InverterError as err:  # a bad local file: the first run says so
+                log.warning("not preloading %s: %s", name, err)
+    return loaded
 
 
 def family_of(name: Any) -> Family:

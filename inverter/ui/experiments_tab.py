@@ -21,19 +21,23 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from .. import cost
 from ..errors import InverterError, UserError
-from ..experiments import EXAMPLE_IMAGES, KINDS, ExperimentSpec, ExperimentUpdate, experiment_updates, spec_from_json
+from ..experiments import (
+    EXAMPLE_IMAGES, KINDS, ExperimentSpec, ExperimentUpdate, experiment_updates, plan_experiment, spec_from_json,
+)  # fmt: skip
 from ..experiments.kinds import PARAMETER_OPTIONS, parse_channels
-from ..representations import load_representation
-from ..representations.registry import resolve_weights
-from ..settings import BY_NAME, EXPERIMENT_TAB, SETTINGS, Integer
+from ..representations import get_family
+from ..representations.registry import parse_name, resolve_weights
+from ..settings import BY_NAME, EXPERIMENT_TAB, SETTINGS, Choice, Integer, resolve_settings
 from ..weights import weights_text
-from .choices import default_family, family_names, family_of, layer_names, weights_note
+from .choices import default_family, family_names, family_of, get_representation, layer_names, weights_note
 from .errors import guarded, user_errors
-from .form import controls, endpoint, read_settings
+from .form import api_inputs, controls, endpoint, parameter_docs, parameter_named, read_settings, string_list, validator
 from .results import RUNS_ROOT
-from .uploads import read_upload
-from .zerogpu import gpu
+from .status import Runs, progress_bar
+from .uploads import check_upload, read_upload
+from .zerogpu import check_budget, cost_text, gpu, gpu_request, machine, serving_device
 
 #: One update: grid image, status markdown, metrics, download paths (the outputs' order).
 Outputs = tuple[Any, str, dict, Any]
@@ -42,6 +46,10 @@ MAX_JOBS = 24
 #: Most seconds between two streamed grids (the last one is always sent).
 STREAM_EVERY_S = 0.3
 MAX_NEIGHBOURHOOD = 32
+#: The experiments under way, by session.
+RUNS = Runs()
+#: Shown when an experiment is stopped.
+STOPPED = "**Stopped**: the panels shown are those finished before the stop."
 #: Kinds' parameters that are inversion settings (the restarts view's K), offered with the setting's range.
 SHADOWED = tuple(dict.fromkeys(name for kind in KINDS.values() for name in kind.shadows))
 #: Every kind parameter the tab offers, in the endpoint's order.
@@ -86,14 +94,14 @@ def build_spec(values: dict[str, Any]) -> ExperimentSpec:
     """
     kind = values.get("kind")
     if kind not in KINDS:
-        raise UserError(f"experiment must be one of {', '.join(KINDS)}; got {kind!r}")
+        raise UserError(f"kind (the experiment) must be one of {', '.join(KINDS)}; got {kind!r}")
     family = family_of(values.get("representation")).name
     known = layer_names(family)
     layers = values.get("layers")
     chosen = [layers] if isinstance(layers, str) else list(layers or [])
     for layer in chosen:
         if layer not in known:
-            raise UserError(f"layer of {family} must be one of {', '.join(known)}; got {layer!r}")
+            raise UserError(f"layers of {family} must be among {', '.join(known)}; got {layer!r}")
     example = values.get("example") or EXAMPLE_IMAGES[0]
     if example not in EXAMPLE_IMAGES:
         raise UserError(f"example image must be one of {', '.join(EXAMPLE_IMAGES)}; got {example!r}")
@@ -128,31 +136,69 @@ def _check_app_limits(spec: ExperimentSpec) -> ExperimentSpec:
     return dataclasses.replace(spec, config=config, weights=_weights(spec.representation.partition(":")[0]))
 
 
-def _gpu_seconds(spec: ExperimentSpec, image: np.ndarray | None = None) -> int:
-    """ZeroGPU time to reserve: generous for the largest experiment the app allows."""
-    steps = int(spec.config.get("iterations") or 400)
-    return int(min(600, 30 + steps * MAX_JOBS * 0.01))
+def estimate(spec: ExperimentSpec) -> float:
+    """Seconds the experiment would take on the serving hardware, planned on ``meta``-device networks
+    (no weights read); refuses one with more than :data:`MAX_JOBS` inversions.
+
+    Raises:
+        inverter.errors.InverterError: a bad spec, or too many inversions.
+    """
+    family = parse_name(spec.representation)[0]
+    planned = plan_experiment(spec, lambda layer: cost.skeleton(family, layer))
+    if len(planned.jobs) > MAX_JOBS:
+        raise UserError(f"this experiment runs {len(planned.jobs)} inversions; the app allows {MAX_JOBS}: "
+                        "choose fewer layers")  # fmt: skip
+    seconds = 0.0
+    for j, (layer, config) in enumerate(planned.configs()):
+        rep = cost.skeleton(family, layer)
+        settings = resolve_settings(rep, config.replace(device=serving_device()))
+        seconds += cost.estimate_seconds(rep, settings, machine(), setup=j == 0)
+    return seconds
 
 
-@gpu(duration=_gpu_seconds)
-def stream_updates(spec: ExperimentSpec, image: np.ndarray | None = None) -> Iterator[ExperimentUpdate]:
-    """Run the experiment on the default device, refusing ones with more than
-    :data:`MAX_JOBS` inversions; yields updates holding numpy data only."""
-    updates = experiment_updates(spec, image)
-    first = next(updates)
-    jobs = first.inversions
-    if jobs > MAX_JOBS:
-        updates.close()
-        raise UserError(f"this experiment runs {jobs} inversions; the app allows {MAX_JOBS}: choose fewer layers")
-    yield first
-    yield from updates
+def budget(spec: ExperimentSpec) -> tuple[float, int]:
+    """``(estimated seconds, ZeroGPU seconds to ask for)`` of a spec within the app's budget.
+
+    Raises:
+        inverter.errors.InverterError: a bad spec, too many inversions, or over the budget.
+    """
+    seconds = estimate(spec)
+    check_budget(seconds, "This experiment")
+    return seconds, gpu_request(seconds)
+
+
+def _load_networks(spec: ExperimentSpec) -> None:
+    """Load the networks the experiment inverts into the app's cache, on the device, outside the GPU
+    function (fails early, with the fix, when pretrained weights cannot be had)."""
+    networks = _networks(spec)
+    family = get_family(parse_name(spec.representation)[0])
+    if networks is not None and family.needs_weights:
+        for layer in dict.fromkeys(layer for layer, _ in plan_experiment(spec, networks).configs()):
+            networks(layer)
+
+
+def _networks(spec: ExperimentSpec) -> Any:
+    """The app's cached networks for the spec's family (on the device already), or ``None`` (the
+    runner's own, seeded) for random weights."""
+    if spec.weights == "random":
+        return None
+    family = parse_name(spec.representation)[0]
+    return lambda layer: get_representation(family, layer)
+
+
+@gpu(duration=lambda spec, image, seconds: seconds)
+def stream_updates(spec: ExperimentSpec, image: np.ndarray | None, seconds: int) -> Iterator[ExperimentUpdate]:
+    """Run the experiment on the serving device (on the GPU under ZeroGPU: a forked worker, where
+    only a :class:`gradio.Error` keeps its message, so every error becomes one here); ``seconds``
+    is the GPU time asked for. Yields updates holding numpy data only."""
+    yield from guarded(experiment_updates(spec, image, _networks(spec)), "The experiment failed")
 
 
 def status_text(update: ExperimentUpdate) -> str:
     """Markdown: a progress bar, the step of the running inversion and the panels done."""
-    bar = "█" * round(20 * update.progress) + "░" * (20 - round(20 * update.progress))
     head = "**Done**" if update.done else "**Running**"
-    return f"`{bar}` {update.progress:.0%}  \n{head}: {update.message}  \n{len(update.panels)} of {update.total} panels"
+    return (f"{progress_bar(update.progress, 'Experiment progress')}  \n{head}: {update.message}  \n"
+            f"{len(update.panels)} of {update.total} panels")
 
 
 def _metrics(update: ExperimentUpdate) -> dict[str, Any]:
@@ -164,9 +210,18 @@ def _metrics(update: ExperimentUpdate) -> dict[str, Any]:
 
 def _stream(spec: ExperimentSpec, image: np.ndarray | None) -> Iterator[Outputs]:
     """Turn the experiment's updates into the tab's outputs, throttled to one grid every
-    :data:`STREAM_EVERY_S` seconds; the final update writes the downloads."""
+    :data:`STREAM_EVERY_S` seconds; the final update writes the downloads. The first says what
+    the experiment will cost (checked against the budget before, by the caller)."""
+    with user_errors("Cannot run"):
+        seconds, request = budget(spec)
+        _load_networks(spec)
+    yield None, f"Starting **{KINDS[spec.kind].title}** on {spec.representation} …  \n{cost_text(seconds)}", {}, None
+    with RUNS.running():
+        yield from _updates(guarded(stream_updates(spec, image, request), "The experiment failed"))
+
+
+def _updates(updates: Iterator[ExperimentUpdate]) -> Iterator[Outputs]:
     shown = 0.0
-    updates = guarded(stream_updates(spec, image), "The experiment failed")
     try:
         for update in updates:
             if not update.done and time.monotonic() - shown < STREAM_EVERY_S:
@@ -180,7 +235,13 @@ def _stream(spec: ExperimentSpec, image: np.ndarray | None) -> Iterator[Outputs]
                     files = [str(p) for p in update.result.save(folder).values()]
             yield update.grid(), status_text(update), _metrics(update), files
     finally:
-        updates.close()
+        updates.close()  # type: ignore[attr-defined]
+
+
+def stopped(request: gr.Request) -> str:
+    """The status after Stop, once the session's experiment has ended."""
+    RUNS.wait_ended(str(request.session_hash or ""))
+    return STOPPED
 
 
 def _image(payload: Any) -> np.ndarray | None:
@@ -195,27 +256,49 @@ def _run(values: dict[str, Any], progress: Any = None) -> Iterator[Outputs]:
     with user_errors("Cannot run"):
         spec = build_spec(values)
         pixels = _image(values.get("image"))
-        _check_weights(spec)
     yield from _stream(spec, pixels)
 
 
 LEADING = [
     (inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=None), doc)
     for name, kind, doc in (
-        ("kind", str, f"the experiment: {', '.join(KINDS)}"),
-        ("representation", str, "family name, see /representations"),
-        ("layers", list, "layers of the family; empty = the experiment's default"),
+        ("kind", str, "the experiment: " + "; ".join(f"{name} ({k.title})" for name, k in KINDS.items())),
+        ("representation", str, f"family name: {', '.join(family_names())}, or any timm:<model>; /representations "
+                                "lists each one's layers"),
+        ("layers", list[str], "layers of that family (any family's, see /representations); empty = the experiment's "
+                              "default (every layer for layer_sweep, else the family's default layer)"),
         ("image", dict, "an uploaded image file (gradio_client.handle_file); None = the example image"),
-        ("example", str, f"example image: {', '.join(EXAMPLE_IMAGES)}"),
-        *((name, int, f"{name} of the restarts view: panels per layer") for name in SHADOWED),
+        ("example", str, f"the example image used when no image is uploaded: {', '.join(EXAMPLE_IMAGES)}"),
+        *((name, int, f"{name} of the restarts view: panels per layer (1…{BY_NAME[name].app_range[1]:g})")
+          for name in SHADOWED),
         *((name, option[2], option[1]) for name, option in PARAMETER_OPTIONS.items()),
     )
 ]  # fmt: skip
-run_experiment_ui = endpoint(
-    "run_experiment_ui", LEADING, "Run one of the paper's experiments; streams the labelled grid as it fills in.",
+experiment = endpoint(
+    "experiment", LEADING, "Run one of the paper's experiments (Mahendran & Vedaldi) on a representation: a labelled "
+    "grid of reconstructions (one per layer, restart, λ or mask); streams the grid as it fills in.",
     "Streams tuples (grid image, status markdown, metrics dict, downloads: the grid PNG, the JSON and the input).",
     _run, TAB_SETTINGS,
 )  # fmt: skip
+
+
+def problems(values: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with an experiment request, by parameter (``{}``: nothing), before it is queued:
+    without decoding an upload, reading weights or asking for a GPU."""
+    found: dict[str, str] = {}
+    if values.get("image") not in (None, "", []):
+        try:
+            check_upload(values["image"])
+        except InverterError as err:
+            found["image"] = str(err)
+    try:
+        budget(build_spec(values))
+    except InverterError as err:
+        found.setdefault(parameter_named(str(err), [n for n in values if n != "image"], default="kind"), str(err))
+    return found
+
+
+validate_experiment = validator(experiment, problems)
 
 
 def run_from_json_ui(files: Any) -> Iterator[Outputs]:
@@ -236,7 +319,6 @@ def run_from_json_ui(files: Any) -> Iterator[Outputs]:
             pixels = _image(str(by_name[Path(image).name]))
             spec = dataclasses.replace(spec, image=None)
         spec = _check_app_limits(spec)
-        _check_weights(spec)
     yield from _stream(spec, pixels)
 
 
@@ -246,13 +328,6 @@ def _file_path(payload: Any) -> Path:
     if not isinstance(payload, (str, Path)) or not payload:
         raise UserError("an uploaded file arrived without a path")
     return Path(payload)
-
-
-def _check_weights(spec: ExperimentSpec) -> None:
-    """Fail early, with the fix, when a family's pretrained weights cannot be had."""
-    family = family_of(spec.representation.partition(":")[0])
-    if family.needs_weights:
-        load_representation(family.name, family.layers[0].name, weights=spec.weights, device="cpu")
 
 
 def on_kind(kind: str, family: str) -> tuple[Any, ...]:
@@ -341,7 +416,9 @@ def build_experiments_tab() -> dict[str, Any]:
                 c["rerun"] = gr.Button("Repeat", elem_id="exp-rerun")
         with gr.Column(scale=7, min_width=420):
             c["status"] = gr.Markdown("Choose an experiment and press **Run experiment**.", elem_id="exp-status")
-            c["grid"] = gr.Image(label="Grid", show_label=False, format="png", interactive=False, elem_id="exp-grid")
+            c["grid"] = gr.Image(label="Grid", show_label=False, format="png", interactive=False, elem_id="exp-grid",
+                                 alt_text="The experiment's grid: the input, then one reconstruction per layer, "
+                                          "restart or setting, each captioned with its relative error")  # fmt: skip
             with gr.Row():
                 c["metrics"] = gr.JSON(label="Metrics", elem_id="exp-metrics")
                 c["files"] = gr.File(label="Downloads (grid PNG, JSON, input)", file_count="multiple",
@@ -354,12 +431,44 @@ def build_experiments_tab() -> dict[str, Any]:
                                api_visibility="private", queue=False)  # fmt: skip
     inputs = [c[p.name] for p, _ in LEADING] + [c[name] for s in TAB_SETTINGS for name in (s.name,)]
     c["run_event"] = c["run"].click(
-        run_experiment_ui, inputs, outputs, api_name="experiment", preprocess=False, concurrency_id="inversion",
-        show_progress="minimal", show_progress_on=[c["status"]],
+        experiment, inputs, outputs, api_name="experiment_from_ui", api_visibility="private", preprocess=False,
+        concurrency_id="inversion", show_progress="minimal", show_progress_on=[c["status"]],
+        validator=validate_experiment,
     )  # fmt: skip
+    c["api_event"] = _api_endpoint(c, outputs)
     c["json_event"] = c["rerun"].click(
         run_from_json_ui, [c["json_files"]], outputs, api_name="experiment_from_json", preprocess=False,
         concurrency_id="inversion", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
-    c["stop"].click(None, cancels=[c["run_event"], c["json_event"]])
+    c["stop"].click(None, cancels=[c["run_event"], c["json_event"]])  # first: listeners run in order
+    c["stop"].click(stopped, None, [c["status"]], concurrency_limit=None, show_progress="hidden",
+                    api_visibility="private")  # fmt: skip
     return c
+
+
+def _api_endpoint(c: dict[str, Any], outputs: list[Any]) -> Any:
+    """The public ``/experiment`` endpoint: hidden inputs typed for API and MCP callers — a free-text
+    representation, any list of layers (every family's are valid), whole numbers as integers —
+    with the visible controls' defaults; the uploaded image is the tab's own input."""
+    docs = dict((p.name, doc) for p, doc in LEADING) | parameter_docs(TAB_SETTINGS)
+    inputs: list[Any] = []
+    with gr.Row(visible=False):
+        for p, _ in LEADING:
+            shown, label = c[p.name], f"{p.name}: {docs[p.name]}"
+            if p.name == "image":
+                inputs.append(shown)
+            elif p.annotation == list[str]:
+                inputs.append(string_list(label))
+            elif isinstance(shown, (gr.Dropdown, gr.Radio)) and p.name != "representation":
+                inputs.append(gr.Dropdown(shown.choices, value=shown.value, label=label))
+            elif p.annotation is int:
+                inputs.append(gr.Number(shown.value, precision=0, label=label))
+            elif p.annotation is bool:
+                inputs.append(gr.Checkbox(shown.value, label=label))
+            else:
+                inputs.append(gr.Textbox(shown.value, label=label))
+        for s in TAB_SETTINGS:
+            inputs += list(api_inputs(s, docs, value=EXPERIMENT_TAB[s.name]).values())
+        trigger = gr.Button("experiment (API)")
+    return trigger.click(experiment, inputs, outputs, api_name="experiment", preprocess=False,
+                         concurrency_id="inversion", show_progress="hidden", validator=validate_experiment)

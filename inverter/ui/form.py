@@ -10,7 +10,9 @@ is known. :func:`endpoint` gives a handler the signature and docstring Gradio pu
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -49,6 +51,8 @@ def params_of(s: Setting) -> tuple[str, ...]:
 
 
 def _doc(s: Setting) -> str:
+    if s.api_initial != s.initial:  # the endpoints document their own default
+        s = dataclasses.replace(s, app_default=s.api_initial)
     if s.widget == "side":
         low, high = s.app_range or (0, 0)
         return f"{s.help} ({s.unit}): a square side {low:g}…{high:g}; 0 = the representation's own"
@@ -115,18 +119,27 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
                               elem_id=prefix + s.name, **options)}  # fmt: skip
 
 
-def api_inputs(s: Setting, docs: Mapping[str, str]) -> dict[str, gr.components.Component]:
-    """Hidden inputs of the ``/invert`` endpoint for ``s`` (``None`` = the layer's preset)."""
+def api_inputs(s: Setting, docs: Mapping[str, str], value: Any = None) -> dict[str, gr.components.Component]:
+    """Hidden inputs of an API endpoint for ``s``, typed as the API schema shows them (whole numbers
+    as integers); their values are the API's defaults (``None`` = the layer's preset), or ``value``."""
     if s.widget == "mask_group":
         choices = {"mask_channels": MASK_GROUPS, "mask_tokens": MASK_TOKENS}
         return {name: gr.Dropdown(list(choices[name]), value="all", label=f"{name}: {docs[name]}") if name in choices
                 else gr.Number(0, precision=0, label=f"{name}: {docs[name]}") for name in MASK_PARAMS}  # fmt: skip
-    value = _initial(s, {})
+    value = _initial(dataclasses.replace(s, app_default=s.api_initial), {}) if value is None else value
     if isinstance(s.kind, Choice):
         return {s.name: gr.Dropdown(list(s.kind.options), value=value, label=f"{s.name}: {docs[s.name]}")}
     if s.widget == "unit_picker":
         return {s.name: gr.Textbox(value, label=f"{s.name}: {docs[s.name]}")}
     return {s.name: gr.Number(value, precision=0 if _integer(s) else None, label=f"{s.name}: {docs[s.name]}")}
+
+
+def string_list(label: str) -> gr.Dropdown:
+    """A hidden API input that takes any list of strings. (A Dropdown publishes the enum of its
+    choices in the API and MCP schemas; this one publishes a plain list of strings.)"""
+    box = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label=label)
+    box.api_info = lambda: {"type": "array", "items": {"type": "string"}}  # type: ignore[method-assign]
+    return box
 
 
 def _blank(value: Any) -> bool:
@@ -235,3 +248,28 @@ def endpoint(name: str, leading: list[tuple[inspect.Parameter, str]], summary: s
     run.__doc__ = "\n".join([summary, "", "Args:", *(f"    {n}: {d}" for n, d in docs.items()), "", "Returns:",
                              f"    {returns}"])  # fmt: skip
     return run
+
+
+def parameter_named(message: str, parameters: Sequence[str], default: str) -> str:
+    """The parameter of ``parameters`` that ``message`` names first (as a whole word), else ``default``."""
+    places = {name: m.start() for name in parameters if (m := re.search(rf"\b{re.escape(name)}\b", message))}
+    return min(places, key=places.get) if places else default  # type: ignore[arg-type]
+
+
+def validator(fn: Callable[..., Any], check: Callable[[dict[str, Any]], Mapping[str, str]]) -> Callable[..., list]:
+    """A Gradio ``validator=`` for the endpoint ``fn`` (made by :func:`endpoint`): the same parameters
+    but ``progress``, calling ``check({parameter: value})`` → ``{parameter: message}`` and answering
+    one :func:`gradio.validate` per parameter, so that each message is shown on its own input and
+    a bad request is refused before it is queued (an API client gets a ``ValidationError``)."""
+    parameters = [p for p in inspect.signature(fn).parameters.values() if p.name != "progress"]
+    signature = inspect.Signature(parameters)
+
+    def validate(*args: Any, **kwargs: Any) -> list:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        found = check(dict(bound.arguments))
+        return [gr.validate(p.name not in found, found.get(p.name, "")) for p in parameters]
+
+    validate.__name__ = validate.__qualname__ = f"validate_{fn.__name__}"
+    validate.__signature__ = signature  # type: ignore[attr-defined]
+    return validate

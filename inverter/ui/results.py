@@ -32,6 +32,12 @@ KEEP_RUNS_S = 3600
 RUNS_ROOT = Path(tempfile.gettempdir()) / "inverter-app-runs"
 
 
+def empty_curve(column: str) -> pd.DataFrame:
+    """The table of :meth:`RunRecord.curve` before any snapshot."""
+    return pd.DataFrame({"step": pd.Series(dtype=int), "restart": pd.Series(dtype=str),
+                         column: pd.Series(dtype=float)})  # fmt: skip
+
+
 def image_scores(image: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
     """PSNR (dB, data range 255; ``None`` if identical) and SSIM of ``image`` against
     ``reference``, both ``[H, W, 3]`` uint8 as displayed."""

@@ -5,7 +5,9 @@ RGBA/LA/palette images are composited on white, grey is replicated, 16-bit image
 their precision, animated images give their first frame, EXIF orientation is applied.
 Images with a side above :data:`DOWNSCALE_SIDE` are downscaled (the pre-image is at most
 512 px anyway); above :data:`MAX_UPLOAD_SIDE` or :data:`MAX_UPLOAD_PIXELS` they are
-rejected before being decoded.
+rejected before being decoded (:func:`check_upload`, which the app's validator runs before a
+request is queued). Gradio itself refuses uploads above :data:`MAX_UPLOAD_BYTES`
+(``launch(max_file_size=...)``), before they are stored.
 """
 from __future__ import annotations
 
@@ -48,8 +50,39 @@ def upload_name(payload: Any) -> str:
     return Path(name).name if name else upload_path(payload).name
 
 
+def check_upload(payload: Any) -> tuple[Path, str, int, int]:
+    """Check an uploaded image without decoding its pixels: present, within the byte limit, an
+    image Pillow can identify, within the side and pixel limits.
+
+    Returns:
+        ``(server path, the user's file name, width, height)``.
+
+    Raises:
+        ImageError: missing, not an image, or too large; the message says which.
+    """
+    path, name = upload_path(payload), upload_name(payload)
+    if not path.is_file():
+        raise ImageError(f"The uploaded file {name!r} is missing on the server; upload it again.")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise ImageError(f"{name} is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Exception as err:  # Pillow raises many types for corrupt or unknown files
+        raise _unreadable(err, path, name) from None
+    if max(width, height) > MAX_UPLOAD_SIDE or width * height > MAX_UPLOAD_PIXELS:
+        raise ImageError(f"{name} is {width}×{height} pixels; the limit is {MAX_UPLOAD_SIDE} px a side "
+                         f"and {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")  # fmt: skip
+    return path, name, width, height
+
+
+def _unreadable(err: Exception, path: Path, name: str) -> ImageError:
+    detail = str(err).replace(str(path), name)  # no server paths in messages
+    return ImageError(f"{name} is not an image that can be read ({type(err).__name__}: {detail}).")
+
+
 def read_upload(payload: Any) -> tuple[np.ndarray, str]:
-    """Decode an uploaded image.
+    """Decode an uploaded image (checked first by :func:`check_upload`).
 
     Args:
         payload: a Gradio ``FileData`` dict (``{"path": …, "orig_name": …}``) or a path.
@@ -60,29 +93,16 @@ def read_upload(payload: Any) -> tuple[np.ndarray, str]:
     Raises:
         ImageError: missing, not an image, corrupt, or too large; the message says which.
     """
-    path, name = upload_path(payload), upload_name(payload)
-    if not path.is_file():
-        raise ImageError(f"The uploaded file {name!r} is missing on the server; upload it again.")
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise ImageError(f"{name} is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+    path, name, width, height = check_upload(payload)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                width, height = im.size
-                if max(width, height) > MAX_UPLOAD_SIDE or width * height > MAX_UPLOAD_PIXELS:
-                    raise ImageError(
-                        f"{name} is {width}×{height} pixels; the limit is {MAX_UPLOAD_SIDE} px a side "
-                        f"and {MAX_UPLOAD_PIXELS // 1_000_000} megapixels."
-                    )
                 frames = getattr(im, "n_frames", 1)
                 im.seek(0)
                 array, mode = _decode(im)
-    except ImageError:
-        raise
     except Exception as err:  # Pillow raises many types for corrupt or unknown files
-        detail = str(err).replace(str(path), name)  # no server paths in messages
-        raise ImageError(f"{name} is not an image that can be read ({type(err).__name__}: {detail}).") from None
+        raise _unreadable(err, path, name) from None
     rgb = as_rgb_float(array)
     note = f"{name}: {width}×{height} {mode}" + (f", first of {frames} frames" if frames > 1 else "")
     if max(rgb.shape[:2]) < max(width, height):
