@@ -282,3 +282,20 @@ def test_a_bug_shows_as_one_with_its_traceback(files, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: a deliberate bug" in err
     assert err.strip().splitlines()[-1].startswith("error: internal error, a bug in inverter (ZeroDivisionError")
+
+
+@pytest.mark.parametrize("command", ["invert", "experiment", "evaluate", "list"])
+def test_every_commands_help_prints_and_names_every_setting_it_takes(command, capsys):
+    from inverter.cli import COMMANDS
+    from inverter.settings import SETTINGS, Mask
+
+    assert command in COMMANDS
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    if command != "list":  # the schema's options, '%' and all ("95% quantile" once broke argparse)
+        flags = [s.cli_flag for s in SETTINGS if not isinstance(s.kind, Mask) and s.cli_flag]
+        missing = [flag for flag in flags if flag not in text]
+        assert not missing, missing
+        assert "95% quantile" in text

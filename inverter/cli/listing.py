@@ -26,8 +26,11 @@ def list_text(name: str | None = None) -> str:
         if name:
             for spec in family.layers:
                 preset = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                   for k, v in preset_values(spec.preset, spec.stride).items())  # fmt: skip
-                lines.append(f"    {spec.name}: stride {spec.stride} px; preset {preset}")
+                                   for k, v in preset_values(spec.default, spec.stride).items())  # fmt: skip
+                same = next((method for method, p in spec.presets.items() if p == spec.default), None)
+                which = f"the {same} preset" if same else "measured"
+                lines.append(f"    {spec.name}: stride {spec.stride} px; methods {', '.join(spec.presets)}; "
+                             f"default ({which}): {preset}")
     if not name:
         lines.append("timm:<model>: any timm image model from the Hugging Face Hub (inverter list timm:<model> lists "
                      "its layers)")  # fmt: skip

@@ -34,8 +34,9 @@ def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _help(s: Setting) -> str:
+    """The option's help: the schema's text (argparse reads ``%`` as a format, hence the escape)."""
     default = "the layer's preset" if s.preset else s.default
-    return f"{s.help}" + (f" [{s.unit}]" if s.unit else "") + f" (default: {default})"
+    return (f"{s.help}" + (f" [{s.unit}]" if s.unit else "") + f" (default: {default})").replace("%", "%%")
 
 
 def add_setting_options(parser: argparse.ArgumentParser, exclude: Collection[str] = ()) -> None:
@@ -49,7 +50,7 @@ def add_setting_options(parser: argparse.ArgumentParser, exclude: Collection[str
         group = groups[s.group]
         if isinstance(s.kind, Mask):
             for part, flag, metavar, text in s.kind.parts:
-                group.add_argument(flag, dest=f"{s.name}.{part}", metavar=metavar, help=text,
+                group.add_argument(flag, dest=f"{s.name}.{part}", metavar=metavar, help=text.replace("%", "%%"),
                                    type=_argument_type(lambda t, p=part, k=s.kind: k.parse_part(p, t)))  # fmt: skip
         elif isinstance(s.kind, Choice):
             group.add_argument(s.cli_flag, dest=s.name, choices=s.kind.options, help=_help(s))
