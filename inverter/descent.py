@@ -172,8 +172,10 @@ class Descent:
             # scale = min(clip/‖x_pixel‖, 1) = clip/√max(S, clip²); afterwards S = min(S, clip²)
             norm2 = self._colour_norm2()
             clip2 = self.clip * self.clip
-            scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
-            self.x.mul_(scale)
-            norm2.clamp_(max=clip2)
-            if self.basis is not None:  # the coefficients of the clipped image
-                self.variable.copy_(self.basis.coefficients(self.x))
+            # on coefficients, a clip costs a transform back: only when a pixel is over (one sync)
+            if self.basis is None or bool((norm2 > clip2).any()):
+                scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
+                self.x.mul_(scale)
+                norm2.clamp_(max=clip2)
+                if self.basis is not None:  # the coefficients of the clipped image
+                    self.variable.copy_(self.basis.coefficients(self.x))

@@ -1,15 +1,16 @@
 """How the optimisation variable maps to the pre-image: pixels (the papers) or a decorrelated Fourier basis.
 
 With ``"fourier"`` the descent runs on coefficients ``p`` and the image is
-``x = T(p) = M · irfft2(S ⊙ p)`` per pixel, as in Olah et al.'s feature visualisation
+``x = T(p) = M · crop(irfft2(S ⊙ p))`` per pixel, as in Olah et al.'s feature visualisation
 ("Feature Visualization", Distill 2017): ``S`` scales each frequency by ``1/max(f, 1/n)``
 (so that every frequency has the same share of the step: natural images' spectra fall as
 ``1/f``), ``M`` is the square root of ImageNet's colour covariance (so that steps are taken
-in decorrelated colour). ``T`` is linear and invertible; the objective and its regularisers
-stay on the image ``x``, their gradient reaches ``p`` through ``Tᵀ``.
+in decorrelated colour), and ``crop`` keeps the top-left ``H×W`` of a canvas ``H'×W'`` of fast
+FFT sizes. ``T`` is linear and has a right inverse (zero padding); the objective and its
+regularisers stay on the image ``x``, their gradient reaches ``p`` through ``Tᵀ``.
 
-Shapes: images ``[K, C, H, W]`` in pixel units; coefficients ``[K, C, H, W//2 + 1]`` complex,
-stored as ``[K, C, H, W//2 + 1, 2]`` real.
+Shapes: images ``[K, C, H, W]`` in pixel units; coefficients ``[K, C, H', W'//2 + 1]`` complex,
+stored as ``[K, C, H', W'//2 + 1, 2]`` real.
 """
 from __future__ import annotations
 
@@ -23,8 +24,26 @@ _COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.
 COLOUR_BASIS = _COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()
 
 
+def fast_fft_size(n: int) -> int:
+    """The smallest ``m ≥ n`` whose prime factors are 2, 3 and 5: an FFT of that length is
+    several times faster than one of a prime length (227, the CVPR size, is prime)."""
+    m = max(int(n), 1)
+    while True:
+        rest = m
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        if rest == 1:
+            return m
+        m += 1
+
+
 class FourierBasis:
     """The linear map ``T`` from Fourier coefficients to images of one shape (see the module docstring).
+
+    The spectrum lives on a canvas of fast FFT sizes (:func:`fast_fft_size`, e.g. 240 for 227)
+    whose top-left ``H×W`` is the image; :meth:`coefficients` pads an image with zeros to it,
+    so ``image(coefficients(x)) = x`` still holds exactly.
 
     Args:
         shape: ``(K, C, H, W)`` of the images.
@@ -34,30 +53,47 @@ class FourierBasis:
     def __init__(self, shape: tuple[int, int, int, int], device: torch.device | str = "cpu") -> None:
         k, c, h, w = shape
         self.shape = shape
-        fy = torch.fft.fftfreq(h, device=device)[:, None]
-        fx = torch.fft.rfftfreq(w, device=device)[None, :]
+        self.canvas = (fast_fft_size(h), fast_fft_size(w))
+        fy = torch.fft.fftfreq(self.canvas[0], device=device)[:, None]
+        fx = torch.fft.rfftfreq(self.canvas[1], device=device)[None, :]
         frequency = torch.sqrt(fx * fx + fy * fy)
         # the scale, normalised so that T keeps the image's overall size (rms over frequencies = 1)
-        scale = 1.0 / torch.clamp(frequency, min=1.0 / max(h, w))
+        scale = 1.0 / torch.clamp(frequency, min=1.0 / max(self.canvas))
         self.scale = (scale / scale.square().mean().sqrt())[None, None, :, :, None]
         colours = COLOUR_BASIS.to(device) if c == 3 else torch.eye(c, device=device)
         self.colours, self.colours_inverse = colours, torch.linalg.inv(colours)
 
+    @property
+    def coefficient_shape(self) -> tuple[int, ...]:
+        """``(K, C, H', W'//2 + 1, 2)``, ``(H', W')`` the canvas."""
+        return (*self.shape[:2], self.canvas[0], self.canvas[1] // 2 + 1, 2)
+
+    def _pad(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = self.shape[-2:]
+        return torch.nn.functional.pad(image, (0, self.canvas[1] - w, 0, self.canvas[0] - h))
+
     def image(self, coefficients: torch.Tensor) -> torch.Tensor:
-        """``T(p)``: ``[K, C, H, W//2+1, 2]`` coefficients → ``[K, C, H, W]`` image."""
+        """``T(p)``: ``[K, C, H', W'//2+1, 2]`` coefficients → ``[K, C, H, W]`` image."""
         spectrum = torch.view_as_complex((coefficients * self.scale).contiguous())
-        pixels = torch.fft.irfft2(spectrum, s=self.shape[-2:], norm="ortho")
+        pixels = torch.fft.irfft2(spectrum, s=self.canvas, norm="ortho")[..., : self.shape[2], : self.shape[3]]
         return torch.einsum("ij,kjhw->kihw", self.colours, pixels)
 
     def coefficients(self, image: torch.Tensor) -> torch.Tensor:
-        """``T⁻¹(x)``: ``[K, C, H, W]`` image → coefficients with ``T(p) = x``."""
-        pixels = torch.einsum("ij,kjhw->kihw", self.colours_inverse, image)
+        """``T⁻¹(x)``: ``[K, C, H, W]`` image → coefficients with ``T(p) = x`` (zero outside the image)."""
+        pixels = self._pad(torch.einsum("ij,kjhw->kihw", self.colours_inverse, image))
         return torch.view_as_real(torch.fft.rfft2(pixels, norm="ortho")) / self.scale
 
     def adjoint(self, gradient: torch.Tensor) -> torch.Tensor:
-        """``Tᵀ(g)``: the gradient w.r.t. the coefficients of ``⟨g, T(p)⟩``, ``g`` an image gradient."""
-        with torch.enable_grad():
-            probe = torch.zeros((*self.shape[:2], self.shape[2], self.shape[3] // 2 + 1, 2), dtype=gradient.dtype,
-                                device=gradient.device, requires_grad=True)  # fmt: skip
-            (result,) = torch.autograd.grad(self.image(probe), probe, grad_outputs=gradient)
-        return result
+        """``Tᵀ(g)``: the gradient w.r.t. the coefficients of ``⟨g, T(p)⟩``, ``g`` an image gradient.
+
+        Written out, not traced: ``S ⊙ rfft2(pad(Mᵀg))``, with the columns that ``irfft2``
+        counts twice (every one but the zero and, for an even width, the last frequency)
+        doubled — what autograd's backward of ``irfft2`` computes, without the forward
+        transform it needs.
+        """
+        pixels = self._pad(torch.einsum("ji,kjhw->kihw", self.colours, gradient))
+        spectrum = torch.fft.rfft2(pixels, norm="ortho")
+        twice = self.canvas[1] - spectrum.shape[-1]
+        if twice > 0:
+            spectrum[..., 1 : 1 + twice] *= 2
+        return torch.view_as_real(spectrum) * self.scale

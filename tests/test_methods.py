@@ -10,7 +10,7 @@ from conftest import TinyCNN
 from inverter import InversionConfig, invert, reconstruct, resolve_settings
 from inverter.descent import Descent
 from inverter.objectives import CVPR_SIGMA_227, image_sigma
-from inverter.parameterisation import FourierBasis
+from inverter.parameterisation import FourierBasis, fast_fft_size
 from inverter.representations import get_family, ijcv
 from inverter.schedule import learning_rates
 
@@ -105,13 +105,24 @@ def test_ijcv_lowers_the_error_by_a_large_factor_deterministically(tiny_cnn, pho
     assert np.array_equal(runs[0].pixels, runs[1].pixels)
 
 
-def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose():
-    basis = FourierBasis((2, 3, 12, 10))
+@pytest.mark.parametrize("shape", [(2, 3, 12, 10), (1, 3, 11, 9), (2, 1, 8, 7), (1, 3, 9, 15)])  # fast and slow sizes
+def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose(shape):
+    basis = FourierBasis(shape)
     gen = torch.Generator().manual_seed(0)
-    image = torch.randn(2, 3, 12, 10, generator=gen)
+    image = torch.randn(*shape, generator=gen)
     torch.testing.assert_close(basis.image(basis.coefficients(image)), image, atol=1e-5, rtol=1e-5)
-    g, q = torch.randn(2, 3, 12, 10, generator=gen), torch.randn(2, 3, 12, 6, 2, generator=gen)
+    g = torch.randn(*shape, generator=gen)
+    q = torch.randn(*basis.coefficient_shape, generator=gen)
     assert float((g * basis.image(q)).sum()) == pytest.approx(float((basis.adjoint(g) * q).sum()), rel=1e-4)
+    # the written-out adjoint is autograd's
+    probe = torch.zeros_like(q, requires_grad=True)
+    (traced,) = torch.autograd.grad(basis.image(probe), probe, grad_outputs=g)
+    torch.testing.assert_close(basis.adjoint(g), traced, atol=1e-5, rtol=1e-5)
+
+
+def test_the_fourier_canvas_has_fast_fft_sizes():
+    assert [fast_fft_size(n) for n in (1, 7, 11, 227, 240, 241)] == [1, 8, 12, 240, 240, 243]
+    assert FourierBasis((1, 3, 227, 227)).coefficient_shape == (1, 3, 240, 121, 2)
 
 
 def test_the_fourier_parameterisation_keeps_the_clip_and_the_image_in_step(tiny_cnn, photo):
