@@ -526,3 +526,15 @@ def test_the_target_picker_offers_imagenet_classes_at_logits():
     assert len(classes) == 1000 and classes[285] == "285: Egyptian cat"
     assert target_choices("squeezenet1_1", "fire5") == []  # a channel number is typed in
     assert read_settings({"target": "285: Egyptian cat"})["target"] == "285"
+
+
+def test_the_method_choices_follow_the_layer():
+    from inverter.ui.invert_tab import PRESET_KEYS, on_layer
+
+    def method_update(family: str, layer: str) -> dict:
+        return on_layer(family, layer)[PRESET_KEYS.index("method")]
+
+    hog, cnn = method_update("hog", ""), method_update("squeezenet1_1", "conv1")
+    assert [c[0] if isinstance(c, tuple) else c for c in hog["choices"]] == ["cvpr", "ijcv", "fast"]
+    assert [c[0] if isinstance(c, tuple) else c for c in cnn["choices"]] == ["cvpr", "ijcv"]
+    assert cnn["value"] == "ijcv" and hog["value"] == "cvpr"  # each layer's default preset's step rule

@@ -69,6 +69,11 @@ def preset_knobs(family: str, layer: str | None, choices: Mapping[str, Any] | No
     return preset_values(chosen_preset(f"{family}:{spec.name}", spec.presets, spec.default, config), spec.stride)
 
 
+def method_choices(family: str, layer: str | None) -> list[str]:
+    """The methods the layer has a preset for (``cvpr``, ``ijcv``; ``fast`` on HOG, HOGb, DSIFT)."""
+    return list(get_family(str(family)).layer(layer or None).presets)
+
+
 def catalogue() -> dict[str, Any]:
     """Every listed family (the registered ones and the suggested timm models) with its layers,
     strides, presets and weight source (JSON-ready)."""

@@ -110,7 +110,8 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
         return {s.name: gr.Slider(low, high, value=value, step=1, precision=0, label=label, elem_id=prefix + s.name,
                                   **options)}  # fmt: skip
     if s.widget == "radio":
-        return {s.name: gr.Radio(list(s.kind.options), value=value, label=label, elem_id=prefix + s.name, **options)}
+        choices = options.pop("choices", None) or list(s.kind.options)  # the layer's own, where given
+        return {s.name: gr.Radio(choices, value=value, label=label, elem_id=prefix + s.name, **options)}
     if s.widget == "unit_picker":  # its choices follow the layer (class names for ImageNet logits)
         choices = options.pop("choices", [])
         return {s.name: gr.Dropdown(choices, value=value, allow_custom_value=True, label=label, elem_id=prefix + s.name,

@@ -20,7 +20,8 @@ import gradio as gr
 
 from ..settings import SETTINGS
 from .choices import (
-    default_family, default_layer, family_names, family_of, layer_names, preset_knobs, target_choices, weights_note,
+    METHOD, default_family, default_layer, family_names, family_of, layer_names, method_choices, preset_knobs,
+    target_choices, weights_note,
 )
 from .errors import user_errors
 from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of, validator
@@ -92,10 +93,13 @@ def on_representation(family: str) -> tuple[Any, ...]:
 
 
 def on_layer(family: str, layer: str) -> tuple[Any, ...]:
-    """New layer: its default preset's knobs, and what its activation maximisation can target."""
+    """New layer: its default preset's knobs (the method offering the layer's own presets), and
+    what its activation maximisation can target."""
     with user_errors("Unknown layer"):
         knobs = preset_knobs(family, layer)
         targets = target_choices(family, layer)
+        methods = method_choices(family, layer)
+    knobs[METHOD] = gr.update(choices=methods, value=knobs[METHOD])
     return (*(knobs[k] for k in PRESET_KEYS), *(gr.update(choices=targets, value=None) for _ in TARGETS))
 
 
@@ -113,14 +117,15 @@ def api_parameter_docs() -> dict[str, str]:
     return get_function_description(invert)[1]
 
 
-def _knobs(preset: dict[str, Any], targets: list[str]) -> dict[str, gr.components.Component]:
-    """Every offered setting's control, main ones in rows, then the mask and the advanced ones in accordions."""
+def _knobs(preset: dict[str, Any], choices: dict[str, list[str]]) -> dict[str, gr.components.Component]:
+    """Every offered setting's control, main ones in rows, then the mask and the advanced ones in
+    accordions; ``choices``: the controls whose choices follow the layer (method, target)."""
     knobs: dict[str, gr.components.Component] = {}
     main = [s for s in offered() if not s.advanced and s.widget != "mask_group"]
     for start in range(0, len(main), 3):
         with gr.Row():
             for s in main[start : start + 3]:
-                knobs.update(controls(s, preset, **({"choices": targets} if s.name in TARGETS else {})))
+                knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {})))
     for s in offered():
         if s.widget == "mask_group":
             knobs.update(controls(s, preset))
@@ -129,7 +134,7 @@ def _knobs(preset: dict[str, Any], targets: list[str]) -> dict[str, gr.component
         for start in range(0, len(advanced), 2):
             with gr.Row():
                 for s in advanced[start : start + 2]:
-                    knobs.update(controls(s, preset))
+                    knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {})))
     return knobs
 
 
@@ -171,7 +176,8 @@ def build_invert_tab() -> InvertTab:
                 layer_box = gr.Dropdown(layer_names(family), value=layer, label="Layer", elem_id="layer",
                                         allow_custom_value=True)  # checked before a run, with the known ones
             note = gr.Markdown(weights_note(family), elem_id="weights-note")
-            knobs = _knobs(preset_knobs(family, layer), target_choices(family, layer))
+            knobs = _knobs(preset_knobs(family, layer), {**{t: target_choices(family, layer) for t in TARGETS},
+                                                         METHOD: method_choices(family, layer)})
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
