@@ -115,6 +115,9 @@ def evaluation_updates(spec: EvaluationSpec, out: str | Path, backend: Backend |
             yield progress(last=record)
     finally:
         records.close()
+    # Every writer has finished now: a worker killed mid-write (SIGKILL, out of memory)
+    # left its temporary file behind, and its task was run again by another worker.
+    store.remove_temporaries()
     paths = write_report(out, plan)
     yield progress(finished=True, paths=paths)
 
