@@ -216,6 +216,22 @@ def test_a_killed_run_and_a_killed_worker_lose_only_the_tasks_in_flight(referenc
     assert_same_table(read_table(out), read_table(reference))
 
 
+class _WriterKilledMidWrite(InProcess):
+    """In-process, but a writer 'dies' during the run: its temporary file stays behind."""
+
+    def run(self, tasks, store, plugins=()):
+        for record in super().run(tasks, store, plugins):
+            (store.tasks / f".{record['key']}.png.999999.tmp").write_bytes(b"half a file")
+            yield record
+
+
+def test_temporaries_of_writers_that_died_are_swept_when_the_run_ends(plugin, folder, tmp_path):
+    spec = make_spec(folder, representations=("hog",), limit=2)
+    final = evaluate(spec, tmp_path / "out", _WriterKilledMidWrite(threads=1))
+    assert final.done == 2
+    assert not list((tmp_path / "out" / "tasks").glob(".*.tmp")), "a dead writer's temporary file was left"
+
+
 def test_ray_gives_the_same_table(reference, folder, tmp_path):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
