@@ -56,13 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=15, help="power iterations")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = p.parse_args(argv)
+    args, command = harness.parse(p, argv)
     try:
-        harness.start(args)
         family, layers = harness.family_layers(args.representation, args.layers)
         images = harness.photos(args.images)
-        print(f"`python benchmarks/curvature.py {' '.join(argv)}`\n")
+        print(f"`python benchmarks/curvature.py {command}`\n")
         print(f"L: the largest eigenvalue of ∇²D in u = x/σ units, mean over {', '.join(n for n, _ in images)} "
               f"({args.iterations} power iterations); heavy-ball bound 2(1 + μ)/L.\n")
         print("| layer | L at the noise | L at the photograph | bound at the noise | bound at the photograph "

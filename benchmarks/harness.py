@@ -89,12 +89,20 @@ def family_layers(representation: str, layers: str | None = None) -> tuple[Famil
     return family, chosen
 
 
-def start(args: argparse.Namespace) -> None:
-    """A script's common options: ``--threads`` (torch's CPU threads) and ``--every`` (≥ 1) checked."""
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, str]:
+    """Parse ``argv`` (default: the process's) and apply a script's common options: ``--threads``
+    (torch's CPU threads) and ``--every`` (≥ 1, else argparse's usage error, exit 2).
+
+    Returns:
+        the options and the command line as typed, for the output's first line.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "every", 1) < 1:
+        parser.error(f"--every must be ≥ 1, got {args.every}")
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    if getattr(args, "every", 1) < 1:
-        raise ValueError(f"--every must be ≥ 1, got {args.every}")
+    return args, " ".join(argv)
 
 
 def photos(names: str) -> list[tuple[str, np.ndarray]]:

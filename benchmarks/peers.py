@@ -285,10 +285,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (2 with a one-line message on bad input)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    args, command = harness.parse(_parser(), argv)
     try:
-        harness.start(args)
         quick = {"iterations": 30} if args.quick else {}
         if args.quick:
             args.weights, args.size = "random", args.size or 32
@@ -302,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference = next((c.label for c in candidates if c.overrides == harness.parse_settings("--method cvpr")), None)
         images = harness.photos(args.images)
         device = torch.device(args.device)
-        print(f"`python benchmarks/peers.py {' '.join(argv)}`\n")
+        print(f"`python benchmarks/peers.py {command}`\n")
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device `{device}`, weights "
               f"`{Path(args.weights).name}`, images {', '.join(n for n, _ in images)}, seed {args.seed}, "
               f"{args.every} steps per block; {time.strftime('%Y-%m-%d %H:%M')}; _{harness.load_line()}_\n")

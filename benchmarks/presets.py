@@ -184,10 +184,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (2 with a one-line message on bad input)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    args, command = harness.parse(_parser(), argv)
     try:
-        harness.start(args)
         family, layers = harness.family_layers(args.representation, args.layers)
         family_name = family.name
         candidates = [Candidate.parse(text) for text in (args.candidate or DEFAULT_CANDIDATES)]
@@ -198,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = [n for n, _ in images].index(args.grid_image) if args.grid_image else 0
         common = given_settings(args, InversionConfig())
         device = common.get("device") or "cpu"
-        print(f"`python benchmarks/presets.py {' '.join(argv)}`\n")
+        print(f"`python benchmarks/presets.py {command}`\n")
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device `{device}`, weights "
               f"`{Path(args.weights).name}`, images {', '.join(n for n, _ in images)}, seed "
               f"{common.get('seed', 0)}; {time.strftime('%Y-%m-%d %H:%M')}; _{harness.load_line()}_\n")
