@@ -357,7 +357,7 @@ BAD_INPUTS = {
     "unknown precision": (dict(precision="float16"), "precision must be one of"),
     "channel range outside the code": (dict(mask_channels="custom range", channel_start=40, channel_stop=50),
                                        "first channel must be between 0 and 15"),
-    "engine fails mid-run": (dict(layer="boom", iterations=20), "boom inside the representation"),
+    "engine fails mid-run": (dict(layer="boom", iterations=20), "Internal error, a bug in inverter."),
 }
 
 
@@ -538,3 +538,22 @@ def test_the_method_choices_follow_the_layer():
     assert [c[0] if isinstance(c, tuple) else c for c in hog["choices"]] == ["cvpr", "ijcv", "fast"]
     assert [c[0] if isinstance(c, tuple) else c for c in cnn["choices"]] == ["cvpr", "ijcv"]
     assert cnn["value"] == "ijcv" and hog["value"] == "cvpr"  # each layer's default preset's step rule
+
+
+def test_a_bug_is_logged_with_its_traceback_and_the_page_says_so_in_general_words(caplog):
+    """Anything but an InverterError is a bug: its traceback goes to the server log, and the
+    page gets a general message with none of the exception's text (no server internals)."""
+    import logging
+
+    import gradio as gr
+
+    from inverter.ui.errors import INTERNAL_ERROR, user_errors
+
+    with caplog.at_level(logging.ERROR, logger="inverter.ui.errors"):
+        with pytest.raises(gr.Error) as info:
+            with user_errors():
+                raise RuntimeError("detail from /srv/inverter/secret.py")
+    assert info.value.message == INTERNAL_ERROR and "secret" not in str(info.value)
+    (record,) = [r for r in caplog.records if r.name == "inverter.ui.errors"]
+    assert record.exc_info is not None and "detail from /srv/inverter/secret.py" in caplog.text
+    assert "Traceback" in caplog.text and "RuntimeError" in caplog.text

@@ -299,3 +299,12 @@ def test_every_commands_help_prints_and_names_every_setting_it_takes(command, ca
         missing = [flag for flag in flags if flag not in text]
         assert not missing, missing
         assert "95% quantile" in text
+
+
+@pytest.mark.parametrize("command", ["list", "--help"])
+def test_a_reader_that_goes_away_is_no_error(command):
+    """``inverter list | head -1``: the closed pipe ends the command quietly (no traceback, no error line)."""
+    shell = f"{sys.executable} -m inverter {command} | true"  # `true` exits before the output is written
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.stderr == "" and result.returncode == 141, result.stderr

@@ -14,6 +14,7 @@ The forms of the first release keep working: ``python -m inverter IMAGE -r …``
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -75,6 +76,16 @@ def dispatch(argv: Sequence[str]) -> tuple[str, list[str], Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # the reader went away (``inverter --help | head``): no traceback; Python's own advice
+        # is to point stdout at devnull so that the interpreter's last flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def _run(argv: Sequence[str] | None) -> int:
     command, rest, document = dispatch(sys.argv[1:] if argv is None else argv)
     if command == "help":
         print(USAGE)

@@ -23,6 +23,8 @@ def run_reporting_errors(action: Callable[[], int], debug: bool) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # the reader went away: :func:`inverter.cli.main` ends quietly
     except (InverterError, OSError) as err:
         if debug:
             raise

@@ -2,8 +2,8 @@
 
 An :class:`~inverter.errors.InverterError` becomes a :class:`gradio.Error` with its message
 and nothing in the log; running out of memory gets a message of its own; anything else
-is a bug: its traceback goes to the server log and the page says so (with the
-exception's first line), while the server keeps serving.
+is a bug: its traceback goes to the server log and the page says so in general
+words (no server internals in the page), while the server keeps serving.
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import gradio as gr
 from ..errors import InverterError, first_line
 
 log = logging.getLogger(__name__)
+#: What the page says of a bug; the details go to the server log only.
+INTERNAL_ERROR = ("Internal error, a bug in inverter. The server is still running; the traceback is in its "
+                  "log: please report it.")
 T = TypeVar("T")
 
 
@@ -26,9 +29,8 @@ def user_message(err: BaseException) -> str:
         return str(err)
     if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
         return "Out of memory: use a smaller image size or fewer restarts."
-    log.exception("unexpected error in the app", exc_info=err)
-    return (f"Internal error, a bug in inverter ({type(err).__name__}: {first_line(err)}). "
-            "The server is still running; the traceback is in its log.")  # fmt: skip
+    log.error("unexpected error in the app: %s: %s", type(err).__name__, first_line(err), exc_info=err)
+    return INTERNAL_ERROR
 
 
 @contextmanager
