@@ -242,7 +242,9 @@ def invert(
     x = _initial_image(settings, target_pixels, canvas).to(device)
     rates = learning_rates(settings.learning_rate, settings.phases)
     starts = phase_starts(settings.phases)
-    resets, last_phase = set(starts), (starts[-1] if starts else 0)
+    # the last of several phases runs without jitter (IJCV's second stage); a single phase jitters
+    # throughout (the authors' activation maximisation and caricatures, one stage at the base rate)
+    resets, unjittered = set(starts), (starts[-1] if len(starts) > 1 else len(rates))
     offsets = random.Random(settings.seed)
     centre = (jitter - 1) // 2
     sigma = settings.sigma
@@ -305,7 +307,7 @@ def invert(
     for step, rate in enumerate(rates):
         if step in resets:
             descent.reset_momentum()
-        if jitter > 1 and step < last_phase:
+        if jitter > 1 and step < unjittered:
             top, left = offsets.randrange(jitter), offsets.randrange(jitter)
         else:
             top = left = centre

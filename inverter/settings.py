@@ -492,7 +492,7 @@ class InversionConfig:
         Number(0), "η, base rate of the step schedule (the CVPR step: x/σ units, the paper's 0.004; the IJCV "
         "adaptive step: about 53)", preset=True, metavar="η", label="Learning rate η", app_range=(0, 1e4))
     jitter: int | str | None = setting(
-        Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last phase runs without", unit="pixels",
+        Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last of several phases runs without", unit="pixels",
         preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="pixels_auto", app_range=(0, 64))
     restarts: int = setting(
         Integer(1), "random starts optimised together as one batch; the best is the result", default=1,
@@ -560,7 +560,7 @@ SETTINGS: tuple[Setting, ...] = tuple(
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 #: The settings the app's Experiments tab offers (shared by every panel), in its order, with its defaults.
-EXPERIMENT_TAB: dict[str, Any] = {"iterations": 100, "image_size": 96, "seed": 0}
+EXPERIMENT_TAB: dict[str, Any] = {"iterations": 100, "image_size": 96, "seed": 0, "method": None}
 InversionConfig.__doc__ += "\n\nAttributes:\n" + "\n".join(f"    {s.name}: {s.doc}." for s in SETTINGS)
 
 
@@ -577,7 +577,8 @@ def _settings_fields() -> list[tuple[str, Any, Any]]:
     resolved = {Jitter: int, Size: tuple[int, int], Mask: "dict | None", Device: str}
     return ([("representation", str)]
             + [(s.name, resolved.get(type(s.kind), s.kind.python_type)) for s in SETTINGS]
-            + [("phases", tuple[tuple[float, int], ...]), ("sigma", float)])  # fmt: skip
+            + [("phases", tuple[tuple[float, int], ...]), ("sigma", float),
+               ("preset", str, field(compare=False))])  # a label: equal settings make the same run  # fmt: skip
 
 
 def _settings_to_dict(self: Any) -> dict[str, Any]:
@@ -586,18 +587,21 @@ def _settings_to_dict(self: Any) -> dict[str, Any]:
     data.update({s.name: BY_NAME[s.name].kind.to_json(getattr(self, s.name)) for s in SETTINGS})
     data["phases"] = [list(p) for p in self.phases]
     data["sigma"] = self.sigma
+    data["preset"] = self.preset
     return data
 
 
 #: The fully resolved settings a run uses (no ``None``): every setting of :data:`SETTINGS`
 #: plus ``representation`` (its name), ``phases`` (the step schedule, ``(rate multiplier,
-#: steps)`` pairs) and ``sigma`` (the image-norm scale σ, pixel units).
+#: steps)`` pairs), ``sigma`` (the image-norm scale σ, pixel units) and ``preset`` (the name of
+#: the preset the run started from, ``"default: …"`` where no method was asked for).
 Settings = make_dataclass("Settings", _settings_fields(), frozen=True, namespace={"to_dict": _settings_to_dict})
 Settings.__module__ = __name__
 Settings.__doc__ = ("The fully resolved hyper-parameters an inversion runs with (no ``None``).\n\nAttributes:\n"
                     + "\n".join(f"    {s.name}: {s.help}." for s in SETTINGS)
                     + "\n    phases: the step schedule, (rate multiplier, steps) pairs."
-                    + "\n    sigma: the image-norm scale σ, pixel units.")  # fmt: skip
+                    + "\n    sigma: the image-norm scale σ, pixel units."
+                    + "\n    preset: the name of the preset the run started from (``\"default: …\"``: no method asked for).")  # fmt: skip
 
 
 def chosen_preset(name: str, presets: Mapping[str, Any], default: Any, config: InversionConfig) -> Any:
@@ -634,6 +638,7 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     from .schedule import scale_phases
 
     preset = chosen_preset(representation.name, representation.presets, representation.default_preset, config)
+    asked = next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
     context = Context(representation, {})
     for s in SETTINGS:
         value = getattr(config, s.name)
@@ -646,12 +651,16 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
         representation=representation.name,
         phases=scale_phases(preset.phases, values["iterations"]),
         sigma=image_sigma(representation.channels, *values["image_size"]),
+        preset=preset.name if asked is not None else f"default: {preset.name}",
         **values,
     )
 
 
 #: Resolved fields derived from a setting: they differ whenever it does.
 DERIVED = {"phases": "iterations", "sigma": "image_size"}
+#: Resolved fields that describe a run without setting anything (a re-run from pinned settings
+#: names the method's preset, not the default it came from).
+DESCRIPTIVE = {"preset"}
 
 
 def settings_differ(recorded: Mapping[str, Any], resolved: Any, overridden: set[str]) -> list[str]:
@@ -659,7 +668,7 @@ def settings_differ(recorded: Mapping[str, Any], resolved: Any, overridden: set[
     ones, leaving out those ``overridden`` on purpose, what derives from them, and the
     settings a report does not pin (the device)."""
     skip = overridden | {d for d, source in DERIVED.items() if source in overridden}
-    skip |= {s.name for s in SETTINGS if not s.pinned}
+    skip |= {s.name for s in SETTINGS if not s.pinned} | DESCRIPTIVE
     return sorted(k for k, v in resolved.to_dict().items() if k not in skip and recorded.get(k) != v)
 
 

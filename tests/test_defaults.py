@@ -35,6 +35,7 @@ def test_a_default_is_reproduced_by_its_pinned_settings(layer):
     rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
     settings = resolve_settings(rep, InversionConfig())
     assert settings.method == rep.default_preset.method
+    assert settings.preset == f"default: {rep.default_preset.name}"  # what the report records
     assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
 
 
@@ -43,6 +44,7 @@ def test_the_fast_shallow_preset_is_200_steps_of_the_cvpr_rule(name):
     rep = load_representation(name)
     settings = resolve_settings(rep, InversionConfig(method="fast"))
     assert (settings.method, settings.iterations) == ("cvpr", 200)  # the method names the preset; its rule runs
+    assert settings.preset == settings.to_dict()["preset"] == "fast"
     assert settings.phases == tuple((m, 50) for m, _ in SHALLOW_PHASES)
     assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
     assert resolve_settings(rep, InversionConfig()).iterations == 800  # the default stays the paper's
@@ -52,3 +54,13 @@ def test_a_cnn_has_no_fast_preset():
     rep = load_representation("squeezenet1_1:conv1", weights="random", device="cpu")
     with pytest.raises(SettingError, match="has no 'fast' preset; it has cvpr, ijcv"):
         resolve_settings(rep, InversionConfig(method="fast"))
+
+
+def test_the_report_records_the_preset_that_ran():
+    """A run's settings name the preset they came from: the method asked for, or the layer's default."""
+    names = {layer: resolve_settings(load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu"),
+                                     InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
+    assert names == {"conv1": "default: ijcv", "fire5": "default: adaptive (the CVPR objective by the IJCV step)",
+                     "fire9": "default: cvpr at η = 0.0004", "logits": "default: cvpr"}  # fmt: skip
+    rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
+    assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]

@@ -53,7 +53,17 @@ def client():
 def test_endpoints_are_public(client):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert "/experiment" in named and "/experiment_from_json" in named
-    assert len(named["/experiment"]["parameters"]) == len(REQUEST)
+    parameters = named["/experiment"]["parameters"]
+    # method came later, last and with a default: the 13-argument calls of older clients (REQUEST,
+    # used by the next tests) still work
+    assert len(parameters) == len(REQUEST) + 1 and parameters[-1]["parameter_name"] == "method"
+    assert parameters[-1]["parameter_has_default"] and parameters[-1]["parameter_default"] is None
+
+
+def test_an_experiment_runs_the_method_asked_for(client):
+    *_, files = client.predict(*REQUEST, "ijcv", api_name="/experiment")
+    document = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert document["spec"]["config"]["method"] == "ijcv"
 
 
 def test_experiment_streams_the_grid_and_offers_png_and_json(client, tmp_path):

@@ -29,6 +29,9 @@ def test_ijcv_regularisers_are_the_authors_normalisation(tiny_cnn, photo):
     tv = (dx**2 + dy**2).sum() * (ijcv.TV_EDGE / ijcv.B) ** 2 / (h * w)
     assert shot.alpha_loss[0] == pytest.approx(alpha_norm, rel=1e-4)
     assert shot.tv_loss[0] == pytest.approx(tv, rel=1e-4)
+    # the data term: C·‖Φ(x) − Φ0‖²/‖Φ0‖², C of the layer's depth (the tiny network is shallow: 300)
+    assert shot.settings.data_weight == 300.0
+    assert shot.data_loss[0] == pytest.approx(300.0 * shot.relative_error[0] ** 2, rel=1e-5)
     assert ijcv.lambda_alpha() == pytest.approx((CVPR_SIGMA_227 / 80) ** 6 / 227**2)
 
 
@@ -52,14 +55,19 @@ def test_the_method_picks_its_preset_and_is_recorded(tiny_cnn):
     assert overridden.data_weight == 7.0 and overridden.tv_beta == 2.0
 
 
-def test_the_adaptive_step_follows_a_hand_computed_sequence():
-    """On a 1×1×2×2 tensor with no regulariser: G ← μG + g², v ← μv − g/(1/ℓ + √G), x ← x + v, ℓ = rate·H·W."""
+@pytest.mark.parametrize("phase_change", [False, True])
+def test_the_adaptive_step_follows_a_hand_computed_sequence(phase_change):
+    """On a 1×1×2×2 tensor with no regulariser: G ← μG + g², v ← μv − g/(1/ℓ + √G), x ← x + v, ℓ = rate·H·W.
+    A change of phase (:meth:`Descent.reset_momentum`) zeroes v and keeps G, as the authors' code does."""
     x = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]])
     descent = Descent(x, alpha=6, lambda_alpha=0.0, beta=2, lambda_tv=0.0, inv_sigma0=1.0, momentum=0.9,
                       sigma=1.0, clip=None, rule="ijcv", pixels=4)  # fmt: skip
     expected, g2, v = x.clone().double(), torch.zeros(1, 1, 2, 2, dtype=torch.float64), 0.0
     gradients = [torch.tensor([[[[0.3, -0.1], [2.0, 0.0]]]]), torch.tensor([[[[-0.2, 0.4], [1.0, 0.5]]]])]
-    for rate, grad in zip((0.5, 0.5), gradients):
+    for step, (rate, grad) in enumerate(zip((0.5, 0.05 if phase_change else 0.5), gradients)):
+        if phase_change and step == 1:
+            descent.reset_momentum()
+            v = 0.0
         descent.step(rate, grad, 0, 0, data_scale=2.0)
         g = 2.0 * grad.double()
         g2 = 0.9 * g2 + g * g
@@ -88,6 +96,27 @@ def test_the_second_stage_runs_without_jitter_at_a_tenth_of_the_rate(photo):
     crops = seen[1:-1]
     centred = [torch.equal(crop, torch.from_numpy(shot.pixels)) for crop, shot in zip(crops, shots)]
     assert all(centred[30:35]) and not all(centred[:30])
+    # the engine steps at the schedule's rates: a snapshot carries the rate of its step
+    assert [shot.learning_rate for shot in shots[:35]] == pytest.approx(rates)
+
+
+def test_a_one_phase_schedule_jitters_throughout(photo):
+    """The journal's caricatures run one stage at the base rate: jitter on every step."""
+    seen = []
+
+    class Recording(TinyCNN):
+        def forward(self, x):
+            if x.device.type != "meta":
+                seen.append(x.detach().clone())
+            return super().forward(x)
+
+    rep = Recording().freeze()
+    shots = list(invert(rep, photo, method="ijcv", objective="caricature", jitter=5, iterations=12,
+                        snapshot_every=1, **SMALL))  # fmt: skip
+    assert shots[-1].settings.phases == ((1.0, 12),)
+    crops = seen[1:-1]
+    centred = [torch.equal(crop, torch.from_numpy(shot.pixels)) for crop, shot in zip(crops, shots)]
+    assert len(centred) == 12 and sum(centred) < 6, centred
 
 
 def settings_config(settings):

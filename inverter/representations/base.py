@@ -62,6 +62,8 @@ class Preset:
         init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
         caricature_weight: C of a caricature (:meth:`for_objective`).
         activation_weight: C of activation maximisation (:meth:`for_objective`).
+        name: what the preset is called in reports (``"cvpr"``, ``"ijcv"``, ``"fast"``, or a
+            measured default's name): a label only, it sets nothing.
     """
 
     method: str = "cvpr"
@@ -78,6 +80,7 @@ class Preset:
     init: str = "gaussian"
     caricature_weight: float = 1.0
     activation_weight: float = 1e4 / 227**2
+    name: str = "cvpr"
 
     @property
     def iterations(self) -> int:

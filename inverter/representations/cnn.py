@@ -161,12 +161,13 @@ def ijcv_steps(cvpr: Preset, steps: int = DEFAULT_STEPS) -> Preset:
 def adaptive_cvpr(cvpr: Preset, learning_rate: float = 300.0, steps: int = DEFAULT_STEPS) -> Preset:
     """The layer's CVPR objective (its C, λ_TV, λ_α, the clip at 255, the Gaussian start, no jitter)
     descended by the IJCV adaptive step, on the IJCV schedule stretched to ``steps`` at ``learning_rate``."""
-    return replace(cvpr, method="ijcv", learning_rate=learning_rate, phases=scale_phases(ijcv.PHASES, steps))
+    return replace(cvpr, method="ijcv", learning_rate=learning_rate, phases=scale_phases(ijcv.PHASES, steps),
+                   name="adaptive (the CVPR objective by the IJCV step)")
 
 
 def cvpr_rate(cvpr: Preset, learning_rate: float) -> Preset:
     """The layer's CVPR preset with another base rate (the schedule's multipliers kept)."""
-    return replace(cvpr, learning_rate=learning_rate)
+    return replace(cvpr, learning_rate=learning_rate, name=f"cvpr at η = {learning_rate:g}")
 
 
 def build_truncated(

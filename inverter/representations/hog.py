@@ -53,7 +53,7 @@ SHALLOW_PRESET = Preset(phases=SHALLOW_PHASES, lambda_tv=0.5, tv_beta=2.0, data_
 #: the base rate (the data term's curvature at the start allows about 0.009, ``benchmarks/curvature.py``).
 #: Chosen with ``benchmarks/quality.py --iterations 200`` on the nine sample photographs (the README's
 #: figures): below CVPR 2015's Table 1 for all three, in a quarter of the paper's steps.
-FAST_PRESET = replace(SHALLOW_PRESET, learning_rate=0.008, phases=scale_phases(SHALLOW_PHASES, 200))
+FAST_PRESET = replace(SHALLOW_PRESET, learning_rate=0.008, phases=scale_phases(SHALLOW_PHASES, 200), name="fast")
 
 #: The presets of HOG, HOGb and DSIFT by method (IJCV: C = 100, the authors' value).
 SHALLOW_PRESETS = {"cvpr": SHALLOW_PRESET, "ijcv": ijcv.preset(ijcv.SHALLOW_DATA_WEIGHT, ijcv.CARICATURE_WEIGHT_BY_TIER[0]), "fast": FAST_PRESET}

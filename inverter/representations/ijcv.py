@@ -51,7 +51,7 @@ def preset(data_weight: float, caricature_weight: float = 1.0) -> Preset:
     return Preset(
         method="ijcv", data_weight=data_weight, lambda_tv=lambda_tv(), tv_beta=BETA, lambda_alpha=lambda_alpha(),
         alpha=ALPHA, learning_rate=0.05 * B**2 / ALPHA, phases=PHASES, momentum=0.9, jitter="auto", clip=B_PLUS,
-        init="uniform", caricature_weight=caricature_weight,
+        init="uniform", caricature_weight=caricature_weight, name="ijcv",
     )  # fmt: skip
 
 
