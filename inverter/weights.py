@@ -242,11 +242,12 @@ class KeyMap:
 
 
 #: Why a Hub download failed, and the fix, by huggingface_hub's exception class (first match wins).
+#: ``{download}`` is the command that pre-downloads the file, ``{alternative}`` the other way out.
 def _failures() -> tuple[tuple[type, str, str], ...]:
     from huggingface_hub import errors as hub
 
     offline = ("connect to the internet, or pre-download it into the Hub cache ({download}) and set "
-               "HF_HUB_OFFLINE=1, or pass a local .safetensors file with --weights PATH")  # fmt: skip
+               "HF_HUB_OFFLINE=1{alternative}")  # fmt: skip
     login = "log in (hf auth login, or set HF_TOKEN)"
     return (
         (hub.GatedRepoError, "the repo is gated", f"accept its conditions at https://huggingface.co/{{repo}}, then {login}"),
@@ -260,32 +261,76 @@ def _failures() -> tuple[tuple[type, str, str], ...]:
     )  # fmt: skip
 
 
+#: The other way out of an offline failure to get weights.
+WEIGHTS_ALTERNATIVE = ", or pass a local .safetensors file with --weights PATH"
+
+
+def hub_error(spec: HubFile, err: BaseException, what: str = "weights",
+              alternative: str = WEIGHTS_ALTERNATIVE, note: str = "") -> WeightsError:  # fmt: skip
+    """The :class:`WeightsError` for a failure ``err`` to get ``spec``'s file from the Hub:
+    what failed (``what``: ``"weights"``, ``"the model config"``…), the kind of failure, ``note``,
+    and the kind's fix (``alternative`` appended to an offline one). The caller raises it ``from err``."""
+    command = f"hf download {spec.repo_id} {spec.filename}" + (f" --revision {spec.revision}" if spec.revision else "")
+    for kind, reason, fix in _failures():
+        if isinstance(err, kind):
+            break
+    else:
+        reason, fix = f"{type(err).__name__}", "see the message above"
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return WeightsError(
+        f"could not get {what} {spec.filename!r} from Hugging Face Hub repo {spec.repo_id!r}: "
+        f"{reason.format(revision=spec.revision)} ({type(err).__name__}: {detail}).{note} "
+        f"Fix: {fix.format(repo=spec.repo_id, download=command, alternative=alternative)}."
+    )
+
+
+def _pickles_instead(spec: HubFile, err: BaseException) -> str:
+    """A note on the pickled weights the repo holds instead of ``spec``'s file ("" if none known):
+    the pickles in the local cache, or, when the Hub says the file does not exist, the repo's own
+    file list (only listed: a pickle is never downloaded nor read)."""
+    from huggingface_hub import constants
+    from huggingface_hub import errors as hub
+
+    fix = ("convert them to .safetensors where you trust the file (safetensors.torch.save_file of "
+           "torch.load(PATH, weights_only=True)) and pass --weights PATH.safetensors, or use a repo's "
+           ".safetensors file (--weights hf://ORG/REPO/FILE.safetensors)")  # fmt: skip
+    cached = [name for name in PICKLE_NAMES if in_hub_cache(HubFile(spec.repo_id, name, spec.revision))]
+    if cached:
+        return (f" The repo's cached {', '.join(cached)} is pickled weights, which inverter never loads (a pickle "
+                f"can run code): {fix}.")  # fmt: skip
+    if not isinstance(err, hub.EntryNotFoundError) or isinstance(err, hub.LocalEntryNotFoundError) \
+            or constants.HF_HUB_OFFLINE:  # fmt: skip
+        return ""
+    try:
+        from huggingface_hub import list_repo_files
+
+        files = list_repo_files(spec.repo_id, revision=spec.revision)
+    except Exception:  # no listing: the message stays the one for the original failure (chained by the caller)
+        return ""
+    pickles = [name for name in files if name.lower().endswith(PICKLE_SUFFIXES)]
+    safe = [name for name in files if name.endswith(".safetensors")]
+    if not pickles:
+        return ""
+    if safe:
+        return (f" The repo has pickled weights ({', '.join(pickles[:3])}), which inverter never loads, and these "
+                f".safetensors files: {', '.join(safe[:5])} (choose one with --weights hf://{spec.repo_id}/FILE).")
+    return (f" The repo has only pickled weights ({', '.join(pickles[:3])}), which inverter refuses for safety (a "
+            f"pickle can run code; it is neither downloaded nor read): {fix}.")  # fmt: skip
+
+
 def download(spec: HubFile) -> Path:
     """The local path of ``spec``'s file, downloading it into the Hub cache if needed.
 
     Raises:
-        WeightsError: the download failed; the message names the kind of failure and its fix.
+        WeightsError: the download failed; the message names the kind of failure and its fix,
+            and says so when the repo holds only pickled weights (never downloaded nor read).
     """
     from huggingface_hub import hf_hub_download
 
     try:
         return Path(hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision))
     except Exception as err:  # every failure is fatal here: reported with its fix, never swallowed
-        command = f"hf download {spec.repo_id} {spec.filename}" + (f" --revision {spec.revision}" if spec.revision else "")
-        for kind, reason, fix in _failures():
-            if isinstance(err, kind):
-                break
-        else:
-            reason, fix = f"{type(err).__name__}", "see the message above"
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        pickles = [name for name in PICKLE_NAMES if in_hub_cache(HubFile(spec.repo_id, name, spec.revision))]
-        refused = (f" The repo's cached {', '.join(pickles)} is pickled weights, which inverter never loads: convert "
-                   "it to .safetensors." if pickles else "")  # fmt: skip
-        raise WeightsError(
-            f"could not get weights {spec.filename!r} from Hugging Face Hub repo {spec.repo_id!r}: "
-            f"{reason.format(revision=spec.revision)} ({type(err).__name__}: {detail}).{refused} "
-            f"Fix: {fix.format(repo=spec.repo_id, download=command)}."
-        ) from err
+        raise hub_error(spec, err, note=_pickles_instead(spec, err)) from err
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ from inverter.cli import main
 from inverter.errors import SettingError, UnknownNameError, WeightsError
 from inverter.representations import get_family, parse_name
 from inverter.representations.timm_models import model_info
+from inverter.weights import HubFile
 
 MODELS = ("test_resnet.r160_in1k", "test_convnext.r160_in1k", "test_vit.r160_in1k")
 SIDE = 64
@@ -182,6 +183,26 @@ def test_a_missing_file_names_the_repo_and_a_pickle_only_repo_is_refused(offline
         load_representation("timm:test_convnext.r160_in1k:stages.0", weights="model.pth")
 
 
+def test_an_hf_hub_model_reads_its_config_from_the_cache_and_offline_without_it_says_how_to_get_it(offline_cache):
+    """``timm:hf-hub:ORG/NAME`` needs the repo's config.json (timm reads it through huggingface_hub)."""
+    with pytest.raises(WeightsError) as info:  # offline, nothing cached
+        get_family("timm:hf-hub:org/absent-model")
+    message = str(info.value)
+    assert "'config.json'" in message and "'org/absent-model'" in message and "not in the local Hub cache" in message
+    assert "Fix: connect to the internet" in message and "hf download org/absent-model config.json" in message
+    assert "\n" not in message and type(info.value.__cause__).__name__ == "LocalEntryNotFoundError"
+    with pytest.raises(WeightsError, match=r"'org/absent-model'.*--revision v2"):
+        get_family("timm:hf-hub:org/absent-model@v2")
+    config = {"architecture": "test_resnet", "num_classes": 1000,
+              "pretrained_cfg": {k: v for k, v in timm.get_pretrained_cfg("test_resnet.r160_in1k").to_dict().items()
+                                 if k not in ("hf_hub_id", "architecture", "tag")}}  # fmt: skip
+    cache_hub_file(offline_cache, "org/cached-resnet", "config.json", lambda path: path.write_text(json.dumps(config)))
+    family = get_family("timm:hf-hub:org/cached-resnet")
+    assert family.weights == HubFile("org/cached-resnet", "model.safetensors") and family.input_size == (160, 160)
+    rep = load_representation("timm:hf-hub:org/cached-resnet:layer2", weights="random")
+    assert rep.code_shape((64, 64))[1:] == (8, 8)
+
+
 def test_weights_that_do_not_fit_the_model_are_a_clear_error(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"conv1.weight": torch.zeros(3, 3, 3, 3)}, str(path))
@@ -202,3 +223,27 @@ def test_the_experiments_run_on_timm_models():
     halves = run_experiment(ExperimentSpec("channels", "timm:test_convnext.r160_in1k", ("stages.1",), "example:coffee",
                                            config, {"include_full": False}, weights="random"))  # fmt: skip
     assert [p.values["channels"] for p in halves.panels] == [[0, 16], [16, 32]]
+
+
+def test_the_other_experiments_run_on_timm_models():
+    from inverter.experiments import ExperimentSpec, run_experiment
+
+    config = {"iterations": 4, "image_size": [32, 32], "snapshot_every": 4, "device": "cpu"}
+
+    def run(kind, model, layer, params=None):
+        return run_experiment(ExperimentSpec(kind, f"timm:{model}", (layer,), "example:coffee", config, params or {},
+                                             weights="random"))  # fmt: skip
+
+    restarts = run("restarts", "test_vit.r160_in1k", "blocks.1", {"restarts": 2})
+    assert [p.label for p in restarts.panels] == ["blocks.1 #1", "blocks.1 #2"]
+    sweep = run("tv_sweep", "test_convnext.r160_in1k", "stages.1", {"values": [0.5, 50.0]})
+    assert [p.values["lambda_tv"] for p in sweep.panels] == [0.5, 50.0]
+    betas = run("tv_beta", "test_vit.r160_in1k", "blocks.0", {"values": [1.0, 2.0]})
+    assert [p.values["tv_beta"] for p in betas.panels] == [1.0, 2.0]
+    assert betas.panels[1].values["lambda_tv"] == 0.5  # β = 2: the layer's own preset, unconverted
+    alpha = run("alpha_norm", "test_resnet.r160_in1k", "layer1")
+    assert alpha.panels[0].values["lambda_alpha"] > 0 and alpha.panels[1].values["lambda_alpha"] == 0.0
+    shown = run("visualisations", "test_resnet.r160_in1k", "layer2")
+    assert [p.label.split(": ")[1].split(" ")[0] for p in shown.panels] == ["inversion", "caricature", "channel"]
+    for result in (restarts, sweep, betas, alpha):
+        assert all(np.isfinite(p.relative_error) for p in result.panels)

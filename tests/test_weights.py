@@ -364,3 +364,62 @@ def test_describing_weights_never_loads_them(tmp_path, monkeypatch):
     assert weights_origin("hog", None) == "none (no learned weights)"
     assert str(path) in weights_note("alexnet") and "INVERTER_WEIGHTS_ALEXNET" in weights_note("alexnet")
     assert catalogue()["alexnet"]["weights"] == str(path.resolve())
+
+
+# --- a repo with only pickled weights: said so from the Hub's file list, the pickle never fetched ---
+
+
+@pytest.fixture
+def online_without_network(tmp_path, monkeypatch):
+    """An empty Hub cache with offline mode off and every Hub call faked: ``hf_hub_download``
+    answers that the file does not exist (recording what was asked for); returns that record."""
+    import httpx
+    import huggingface_hub
+    import huggingface_hub.constants as constants
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    asked: list[str] = []
+
+    def missing(repo_id, filename, **kwargs):
+        asked.append(filename)
+        url = f"https://huggingface.co/{repo_id}/resolve/main/{filename}"
+        raise RemoteEntryNotFoundError("404 Client Error. Entry Not Found for url: " + url,
+                                       response=httpx.Response(404, request=httpx.Request("GET", url)))  # fmt: skip
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", missing)
+    return asked
+
+
+def test_a_repo_with_only_pickled_weights_is_refused_with_a_message_saying_so(online_without_network, monkeypatch):
+    import huggingface_hub
+
+    listed: list[str] = []
+
+    def listing(repo_id, revision=None, **kwargs):
+        listed.append(repo_id)
+        return ["pytorch_model.bin", "config.json"]
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", listing)
+    with pytest.raises(WeightsError) as info:
+        hub.download(HubFile("org/pickled", "model.safetensors"))
+    message = str(info.value)
+    assert "only pickled weights (pytorch_model.bin)" in message and "refuses for safety" in message
+    assert "convert them to .safetensors" in message and "--weights PATH.safetensors" in message
+    assert "'org/pickled'" in message and "\n" not in message
+    assert listed == ["org/pickled"] and online_without_network == ["model.safetensors"]  # the pickle never fetched
+    assert type(info.value.__cause__).__name__ == "RemoteEntryNotFoundError"  # the Hub's own error, chained
+
+
+def test_when_the_file_list_cannot_be_had_either_the_missing_file_message_stays(online_without_network, monkeypatch):
+    import huggingface_hub
+
+    def no_listing(*args, **kwargs):
+        raise OSError("the Hub cannot be reached")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", no_listing)
+    with pytest.raises(WeightsError, match="the repo has no such file") as info:
+        hub.download(HubFile("org/unlisted", "model.safetensors"))
+    assert "pickle" not in str(info.value) and "'org/unlisted'" in str(info.value)
+    assert type(info.value.__cause__).__name__ == "RemoteEntryNotFoundError"  # the original failure, not swallowed

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import SettingError, UnknownNameError, WeightsError, first_line
 from ..masks import CodeMask
-from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, load_state_dict, weights_text
+from ..weights import HubFile, KeyMap, RandomInit, WeightsSpec, hub_error, load_state_dict, weights_text
 from .base import Family, LayerSpec, Preset, Representation
 from .cnn import TV_DEEP, TV_MIDDLE, TV_SHALLOW
 from .registry import Provider, register_provider
@@ -99,6 +99,8 @@ def model_info(model: str) -> ModelInfo:
 
     Raises:
         UnknownNameError: timm has no such model (the message lists close matches).
+        WeightsError: the model's config must come from the Hub and cannot be had (offline and
+            not cached, no such repo…); the message names the repo and the fix.
     """
     import timm
 
@@ -110,9 +112,15 @@ def model_info(model: str) -> ModelInfo:
             kwargs = {"dynamic_img_size": True} if hasattr(net, "dynamic_img_size") else {}
             if kwargs:
                 net = timm.create_model(model, pretrained=False, **kwargs)
-    except RuntimeError as err:  # an unknown pretrained tag
-        if "Unknown model" in str(err) or "Invalid pretrained tag" in str(err):
-            raise _unknown(model) from None
+    except Exception as err:
+        if isinstance(err, RuntimeError) and ("Unknown model" in str(err) or "Invalid pretrained tag" in str(err)):
+            raise _unknown(model) from None  # an unknown pretrained tag
+        hub = model.startswith("hf-hub:")
+        if type(err).__module__.startswith("huggingface_hub") or (hub and isinstance(err, OSError)):
+            # the config comes from the Hub (an hf-hub: model's config.json) and cannot be had
+            repo_id, _, revision = (model[len("hf-hub:"):] if hub else "timm/" + model).partition("@")
+            raise hub_error(HubFile(repo_id, "config.json", revision or None), err, "the model config",
+                            alternative="") from err  # fmt: skip
         raise
     intermediates = getattr(net, "forward_intermediates", None)
     prefix = None
@@ -127,10 +135,11 @@ def model_info(model: str) -> ModelInfo:
 def default_weights(info: ModelInfo, model: str) -> HubFile:
     """The model's Hub file: ``hf_hub_id`` and its safetensors file (a ``.bin`` name's safe alternative)."""
     repo = info.config.get("hf_hub_id") or ("timm/" + model if not model.startswith("hf-hub:") else model[7:])
+    repo, _, revision = repo.partition("@")  # hf-hub:ORG/NAME@REVISION
     filename = info.config.get("hf_hub_filename") or "model.safetensors"
     if not filename.endswith(".safetensors"):  # timm's own rule: a pickle's safe alternative
         filename = "open_clip_model.safetensors" if filename.startswith("open_clip") else "model.safetensors"
-    return HubFile(repo, filename)
+    return HubFile(repo, filename, revision or None)
 
 
 class TimmModel(Representation):
