@@ -27,15 +27,21 @@ import pytest
 import torch
 from PIL import Image
 from scipy.spatial.distance import cdist
+from scipy.stats import t as t_distribution
 from skimage import data, io
 
 from inverter.cli import main
-from inverter.cli.evaluate import parse_seeds
-from inverter.errors import UnknownNameError
+from inverter.cli.evaluate import build_parser, parse_seeds, spec_from_args
+from inverter import evaluation
+from inverter.devices import resolve_device
+from inverter.errors import SettingError, UnknownNameError
 from inverter.evaluation import (
-    ALL_LAYERS, TABLE_COLUMNS, EvaluationSpec, InProcess, LocalProcesses, RayCluster, ResultStore, evaluate,
-    plan_tasks, write_report,
+    ALL_LAYERS, TABLE_COLUMNS, BackendError, EvaluationSpec, InProcess, LocalProcesses, RayCluster, ResultStore,
+    choose_backend, evaluate, list_images, plan_tasks, write_report,
 )  # fmt: skip
+from inverter.evaluation import runner, worker
+from inverter.evaluation.tasks import load_network
+from inverter.evaluation.worker import NetworkCache
 from inverter.images import load_image
 from inverter.plugins import load_plugins
 from inverter.representations import load_representation, register, unregister
@@ -96,6 +102,14 @@ def assert_same_table(rows: list[dict[str, str]], expected: list[dict[str, str]]
                 assert row[column] == want[column], (column, row, want)
 
 
+def assert_95_interval(stats: dict, count: int) -> None:
+    """The summary's interval is mean ± t₀.₉₇₅(N−1)·std/√N (Student's t), to float precision."""
+    assert stats["count"] == count
+    half = t_distribution.ppf(0.975, count - 1) * stats["std"] / np.sqrt(count)
+    assert stats["low"] == pytest.approx(stats["mean"] - half, rel=1e-12, abs=1e-15), stats
+    assert stats["high"] == pytest.approx(stats["mean"] + half, rel=1e-12, abs=1e-15), stats
+
+
 def test_the_table_has_every_task_and_the_cvpr_error_is_my_meanstd(reference, folder):
     rows = read_table(reference)
     assert list(rows[0]) == list(TABLE_COLUMNS)
@@ -125,8 +139,9 @@ def test_the_table_has_every_task_and_the_cvpr_error_is_my_meanstd(reference, fo
         np.testing.assert_allclose([float(r["ijcv_error"]) for r in mine], ijcv, rtol=1e-5)
         assert group["cvpr_error"]["mean"] == pytest.approx(cvpr.mean(), rel=1e-5)
         assert group["cvpr_error"]["std"] == pytest.approx(cvpr.std(ddof=1), rel=1e-5)
-        assert group["cvpr_error"]["low"] < cvpr.mean() < group["cvpr_error"]["high"]
         assert group["ijcv_error"]["mean"] == pytest.approx(ijcv.mean(), rel=1e-5)
+        for column in ("ijcv_error", "cvpr_error", "psnr_db", "ssim", "seconds"):
+            assert_95_interval(group[column], len(mine))
     markdown = (reference / "summary.md").read_text()
     assert "| hog |" in markdown and "28.10 ± 7.9" in markdown  # the paper's Table 1 next to HOG
     for name in ("error_vs_layer.png", "reconstructions.png"):
@@ -252,13 +267,30 @@ def test_an_unreadable_image_fails_alone_and_bad_names_fail_before_any_work(plug
         shutil.copy(folder / f"{name}.png", images)
     (images / "broken.png").write_bytes(b"not a PNG")
     out = tmp_path / "out"
-    assert main(["evaluate", str(images), "-r", "hog", "--iterations", "3", "--size", str(SIDE), "--out", str(out),
-                 "--quiet"]) == 1  # fmt: skip
+    args = ["evaluate", str(images), "-r", "hog", "--iterations", "3", "--size", str(SIDE), "--out", str(out),
+            "--quiet"]  # fmt: skip
+    assert main(args) == 1
     assert "1 of 3 tasks failed" in capsys.readouterr().err
     status = {r["image"]: (r["status"], r["error"]) for r in read_table(out)}
     assert status["broken.png"][0] == "failed" and "cannot read broken.png" in status["broken.png"][1]
     assert [status[f"{n}.png"][0] for n in IMAGES[:2]] == ["done", "done"]
     assert "cannot read broken.png" in (out / "summary.md").read_text()
+
+    # The same evaluation again on the same folder: the failed task is tried again (and
+    # fails again), the finished ones are reused as they are.
+    keys = {r["image"]: r["key"] for r in read_table(out)}
+    finished = _done_records(out)
+    assert sorted(finished) == sorted(keys[f"{n}.png"] for n in IMAGES[:2])
+    ran: list[tuple[str, str]] = []
+    spec = spec_from_args(build_parser().parse_args(args[1:]))  # the command's own spec
+    final = evaluate(spec, out, progress=lambda u: u.last and ran.append((u.last["key"], u.last["status"])))
+    assert ran == [(keys["broken.png"], "failed")], "exactly the failed task runs again"
+    assert final.reused == len(finished) == 2 and final.done == 2 and final.failed == 1
+    assert _done_records(out) == finished, "a finished task was rewritten"
+    assert main(args) == 1  # and through the command: reused, retried, still failing
+    captured = capsys.readouterr()
+    assert "2 of 3 tasks done (2 from an earlier run), 1 failed" in captured.out
+    assert "1 of 3 tasks failed" in captured.err
 
     never = tmp_path / "never"
     for args, message in ((["-r", "hog,nonesuch"], "unknown representation 'nonesuch'"),
@@ -286,3 +318,153 @@ def test_task_keys_follow_content_settings_and_seed_not_the_device_or_file_name(
     other = plan_tasks(replace(spec, config=spec.config.replace(lambda_tv=1.0)))
     assert not set(t.key for t in other.tasks) & set(keys)
     assert parse_seeds("0-2,5") == (0, 1, 2, 5)
+
+
+def test_choose_backend_takes_ray_from_the_environment_and_gpus_only_with_ray(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert choose_backend() == InProcess(None)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head.example:10001")
+    chosen = choose_backend(cpus_per_task=2, gpus_per_task=0.5)
+    assert chosen == RayCluster(None, 2.0, 0.5), "$RAY_ADDRESS selects Ray (whose init reads the address)"
+    with pytest.raises(BackendError, match="not both"):
+        choose_backend(workers=2)
+    monkeypatch.delenv("RAY_ADDRESS")
+    for workers in (None, 2):
+        with pytest.raises(BackendError, match="GPUs per task are a Ray option: add --ray"):
+            choose_backend(workers, gpus_per_task=1)
+    assert choose_backend(gpus_per_task=1, ray=True) == RayCluster(None, 1.0, 1.0)
+    for bad in ({"workers": 0}, {"cpus_per_task": 0}, {"gpus_per_task": -1}):
+        with pytest.raises(BackendError):
+            choose_backend(**bad)
+
+
+@pytest.mark.parametrize("options, environment, expected", [
+    ([], None, InProcess(None)),
+    (["--workers", "3"], None, LocalProcesses(3, None)),
+    (["--workers", "3", "--cpus-per-task", "2"], None, LocalProcesses(3, 2)),
+    (["--cpus-per-task", "2"], None, InProcess(2)),
+    (["--ray"], None, RayCluster(None, 1.0, 0.0)),
+    (["--ray-address", "ray://head:10001", "--gpus-per-task", "1"], None, RayCluster("ray://head:10001", 1.0, 1.0)),
+    ([], "ray://head:10001", RayCluster(None, 1.0, 0.0)),
+])  # fmt: skip
+def test_the_command_line_options_give_the_backend(options, environment, expected, folder, tmp_path, monkeypatch):
+    if environment is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", environment)
+    chosen = []
+
+    def stop(spec, out, backend):  # evaluation_updates: note the backend, run nothing
+        chosen.append(backend)
+        raise SettingError("stopped by the test")
+
+    monkeypatch.setattr(evaluation, "evaluation_updates", stop)
+    assert main(["evaluate", str(folder), "-r", "hog", "--out", str(tmp_path / "out"), *options]) == 1
+    assert chosen == [expected] and type(chosen[0]) is type(expected)
+
+
+def test_gpus_per_task_without_ray_fails_before_any_work(folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ran = []
+    monkeypatch.setattr(evaluation, "evaluation_updates", lambda *args: ran.append(args) or iter(()))  # never runs
+    for options in ([], ["--workers", "2"]):
+        out = tmp_path / "never"
+        assert main(["evaluate", str(folder), "-r", "hog", "--gpus-per-task", "1", *options, "--out", str(out)]) == 1
+        assert "error: GPUs per task are a Ray option: add --ray" in capsys.readouterr().err
+        assert not out.exists() and not ran
+
+
+def test_each_network_is_built_once_across_the_tasks_in_a_process(plugin, folder, tmp_path, monkeypatch):
+    builds: list[tuple[str, str | None, str | None]] = []
+
+    def counting(name, weights, device):
+        builds.append((name, weights, device))
+        return load_network(name, weights, device)
+
+    cache = NetworkCache()  # a fresh cache, shared by the planner and the worker as in a real run
+    monkeypatch.setattr(worker, "load_network", counting)
+    monkeypatch.setattr(worker, "NETWORKS", cache)
+    monkeypatch.setattr(runner, "NETWORKS", cache)
+    spec = make_spec(folder, limit=2, seeds=(0, 1), config=InversionConfig(iterations=3, image_size=(SIDE, SIDE)))
+    final = evaluate(spec, tmp_path / "out", InProcess(threads=1))
+    assert final.done == 12  # 2 images × 2 seeds × (hog, tinyeval:conv1, tinyeval:conv2)
+    # The planner builds each network on the CPU; the tasks reuse it when they run there too.
+    per_network = 1 if str(resolve_device(None)) == "cpu" else 2
+    assert sorted(n for n, _, _ in builds) == sorted(per_network * ["hog:hog", "tinyeval:conv1", "tinyeval:conv2"])
+    assert {(n, w) for n, w, _ in builds if n.startswith("tinyeval")} == {("tinyeval:conv1", "random"),
+                                                                         ("tinyeval:conv2", "random")}  # fmt: skip
+    # A cache of 1 rebuilds whenever the network changes, and only then.
+    small = NetworkCache(size=1)
+    builds.clear()
+    for name in ("tinyeval:conv1", "tinyeval:conv1", "tinyeval:conv2", "tinyeval:conv2", "tinyeval:conv1"):
+        assert small(name, "random", "cpu").layer == name.split(":")[1]
+    assert [n for n, _, _ in builds] == ["tinyeval:conv1", "tinyeval:conv2", "tinyeval:conv1"]
+
+
+def test_limit_uses_the_first_images_by_name(folder, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    # Written in an order that is neither their names' order nor its reverse.
+    for name, source in (("c", "astronaut"), ("a", "chelsea"), ("d", "coffee"), ("b", "rocket")):
+        shutil.copy(folder / f"{source}.png", images / f"{name}.png")
+    assert [p.name for p in list_images(images, limit=2)] == ["a.png", "b.png"]
+    out = tmp_path / "out"
+    assert main(["evaluate", str(images), "-r", "hog", "--limit", "2", "--iterations", "3", "--size", str(SIDE),
+                 "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err  # fmt: skip
+    rows = read_table(out)
+    assert [r["image"] for r in rows] == ["a.png", "b.png"] and all(r["status"] == "done" for r in rows)
+    assert ResultStore(out).read_manifest().spec.limit == 2
+
+
+def test_the_cvpr_normaliser_counts_each_image_once_whatever_the_seeds(folder, tmp_path):
+    out = tmp_path / "out"
+    spec = EvaluationSpec(str(folder), ("hog",), seeds=(0, 1), limit=3,
+                          config=InversionConfig(iterations=5, image_size=(SIDE, SIDE)))  # fmt: skip
+    assert evaluate(spec, out).done == 6
+    store = ResultStore(out)
+    rows = read_table(out)
+    assert sorted((r["image"], r["seed"]) for r in rows) == [(f"{i}.png", s) for i in IMAGES[:3] for s in "01"]
+    # The seeds of one image draw different reconstructions of the same target.
+    by_seed = {(r["image"], r["seed"]): store.arrays(r["key"]) for r in rows}
+    first = by_seed[(f"{IMAGES[0]}.png", "0")], by_seed[(f"{IMAGES[0]}.png", "1")]
+    assert np.array_equal(first[0]["target"], first[1]["target"])
+    assert not np.array_equal(first[0]["pixels"], first[1]["pixels"])
+    # With every seed of every image done, counting each image once per seed would give the
+    # same normaliser: forget seed 1 of one image, so that it would not.
+    dropped = next(r["key"] for r in rows if r["image"] == f"{IMAGES[0]}.png" and r["seed"] == "1")
+    for suffix in ("json", "png", "npz"):
+        store.path(dropped, suffix).unlink()
+    write_report(out)
+    rows = [r for r in read_table(out) if r["status"] == "done"]
+    assert len(rows) == 5
+    net = load_representation("hog", device="cpu")
+    targets = {}
+    for r in rows:
+        with torch.no_grad():
+            targets.setdefault(r["image"], net(net.image_to_pixels(load_image(folder / r["image"]), (SIDE, SIDE)))[0])
+    y0 = np.stack([t.double().numpy().ravel() for t in targets.values()])
+    assert len(y0) == 3
+    normaliser = np.mean(cdist(y0, y0) ** 2)  # over the 3 distinct images, not the 5 tasks
+    cvpr = []
+    for r in rows:
+        with torch.no_grad():
+            code = net(torch.from_numpy(store.arrays(r["key"])["pixels"][None]))[0].double().numpy().ravel()
+        cvpr.append(np.sum((code - targets[r["image"]].double().numpy().ravel()) ** 2) / normaliser)
+        assert float(r["cvpr_error"]) == pytest.approx(cvpr[-1], rel=1e-5)
+    (group,) = json.loads((out / "summary.json").read_text())["representations"]
+    assert group["images"] == 3 and group["done"] == 5
+    assert group["cvpr_normalization"] == pytest.approx(normaliser, rel=1e-5)
+    assert group["cvpr_error"]["mean"] == pytest.approx(np.mean(cvpr), rel=1e-5)
+    assert group["cvpr_error"]["std"] == pytest.approx(np.std(cvpr, ddof=1), rel=1e-5)
+    assert_95_interval(group["cvpr_error"], 5)
+
+
+def test_the_settings_hash_ignores_what_does_not_change_the_result():
+    """The device and the preset's name (a label) leave a task's key alone: an output folder made
+    before either changed is still reused."""
+    from inverter import resolve_settings
+    from inverter.evaluation.tasks import settings_hash
+
+    settings = resolve_settings(load_representation("hog"), InversionConfig())
+    assert settings_hash(replace(settings, preset="another name", device="cuda:1"), None) == settings_hash(settings, None)
+    assert settings_hash(replace(settings, iterations=7), None) != settings_hash(settings, None)

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import ImageError, SettingError
 from ..representations.base import Family, LayerSpec, Representation
 from ..representations.registry import get_family, load_representation, parse_name, resolve_weights
-from ..settings import InversionConfig, config_from_dict, config_to_dict, pinned_config, resolve_settings
+from ..settings import DESCRIPTIVE, InversionConfig, config_from_dict, config_to_dict, pinned_config, resolve_settings
 from ..weights import LocalFile, RandomInit, WeightsSpec, file_sha256, weights_text
 
 #: Image files an evaluation takes from its folder (by suffix, case-insensitive).
@@ -252,9 +252,9 @@ def weights_material(spec: WeightsSpec) -> dict[str, Any]:
 
 
 def settings_hash(settings: Any, weights: dict[str, Any] | None) -> str:
-    """Hash (16 hex digits) of resolved ``settings`` (the device left out) and the weights' material."""
-    data = settings.to_dict()
-    data.pop("device", None)
+    """Hash (16 hex digits) of resolved ``settings`` and the weights' material; what does not change
+    the result is left out (the device, the preset's name: :data:`inverter.settings.DESCRIPTIVE`)."""
+    data = {k: v for k, v in settings.to_dict().items() if k != "device" and k not in DESCRIPTIVE}
     material = {"store_version": STORE_VERSION, "settings": data, "weights": weights}
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
