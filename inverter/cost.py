@@ -97,8 +97,9 @@ CPU_THREAD = Machine(
 #: slice's bandwidth, 25×) and 40 µs per operation (host-side dispatch of eager PyTorch on a shared
 #: host; the CPU thread's 74 µs includes small arithmetic): measured GPU speed-ups over one CPU core
 #: are usually larger, so these overstate the time. ``spaces`` itself scales a request by its
-#: ``duration_factor`` on slower slices (1.5 on half an RTX Pro 6000). Setup: the ZeroGPU worker's
-#: start and CUDA context (8 s), weights moved at 1 GB/s.
+#: ``duration_factor`` on slower slices (1.5 on half an RTX Pro 6000) and charges the product:
+#: :func:`inverter.ui.zerogpu.gpu_request` asks for at most the cap ÷ that factor. Setup: the ZeroGPU
+#: worker's start and CUDA context (8 s), weights moved at 1 GB/s.
 GPU_ASSUMED = Machine(
     "GPU", flops_per_s=8e12, bytes_per_s=400e9, op_s=40e-6, setup_s=8.0, load_bytes_per_s=1e9, snapshot_s=5e-3,
     source="assumed (no GPU measured): 48× the CPU thread's arithmetic, 25× its bandwidth, 40 µs per operation",

@@ -465,7 +465,7 @@ def test_the_mcp_tools_list_inversion_with_its_documented_parameters(server):
     from inverter.ui.invert_tab import api_parameter_docs
 
     tools = {tool["name"]: tool for tool in httpx.get(f"{server}gradio_api/mcp/schema", timeout=30).json()}
-    assert {"invert", "experiment", "representations"} <= set(tools)
+    assert {"invert", "experiment", "experiment_from_json", "representations"} <= set(tools)  # as README.md says
     schema = tools["invert"]["inputSchema"]
     assert set(schema["properties"]) == set(api_parameter_docs()) - {"progress"}
     for name, prop in schema["properties"].items():

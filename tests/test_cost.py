@@ -87,13 +87,18 @@ def _app_limit(name: str) -> float:
     return BY_NAME[name].app_range[1]
 
 
-def test_the_gpu_request_grows_with_the_work_and_stays_under_the_cap(monkeypatch):
+@pytest.mark.parametrize("factor", [1.0, 1.5])
+def test_the_gpu_request_grows_with_the_work_and_stays_under_the_cap(monkeypatch, factor):
     """Every listed family's default layer over a grid up to the app's limits: each run is either
-    refused before a GPU is asked for, or asks for at most the cap — and more for more work."""
+    refused before a GPU is asked for, or asks for at most the cap — and more for more work; what
+    ZeroGPU charges (the request × its duration factor: 1.0 on H200 slices, 1.5 on RTX PRO 6000
+    halves) never exceeds an anonymous visitor's daily quota."""
     monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
+    monkeypatch.setattr(zerogpu, "duration_factor", lambda: factor)
     monkeypatch.delenv("INVERTER_MAX_RUN_SECONDS", raising=False)
     cap = zerogpu.max_run_seconds()
-    assert cap == zerogpu.ZEROGPU_MAX_SECONDS == 120  # an anonymous visitor's daily quota
+    assert zerogpu.ZEROGPU_MAX_SECONDS == 120  # an anonymous visitor's daily quota
+    assert cap == 120 / factor and zerogpu.charged_seconds(int(cap)) == 120
     steps, restarts, side = _app_limit("iterations"), _app_limit("restarts"), _app_limit("image_size")
     refused = accepted = 0
     for family in suggested_names():
@@ -107,12 +112,13 @@ def test_the_gpu_request_grows_with_the_work_and_stays_under_the_cap(monkeypatch
             try:
                 zerogpu.check_budget(seconds)
             except UserError as err:
-                assert "at most 120 s" in str(err) and seconds > cap
+                assert f"at most {cap:g} s" in str(err) and seconds > cap
                 refused += 1
                 continue
             accepted += 1
             request = zerogpu.gpu_request(seconds)
             assert zerogpu.ZEROGPU_MIN_SECONDS <= request <= cap and request >= seconds
+            assert zerogpu.charged_seconds(request) <= zerogpu.ZEROGPU_MAX_SECONDS
             requests.append(((iterations, k, size), request))
         for (a, ra), (b, rb) in itertools.combinations(requests, 2):  # more of everything never asks for less
             if all(x <= y for x, y in zip(a, b)):
@@ -121,6 +127,39 @@ def test_the_gpu_request_grows_with_the_work_and_stays_under_the_cap(monkeypatch
     rep = cost.skeleton("alexnet", None)
     paper = cost.estimate_seconds(rep, settings_for(rep), zerogpu.machine())  # 400 steps at 227 px, one restart
     assert zerogpu.gpu_request(paper) <= 30
+
+
+def test_the_duration_factor_is_the_spaces_configs_on_zerogpu_else_assumed(monkeypatch):
+    """What ZeroGPU multiplies a request by: the ``spaces`` package's config for the GPU on ZeroGPU
+    (what ``spaces.zero.client`` uses itself), else the stated assumption, 1.5."""
+    config = pytest.importorskip("spaces.zero.config")
+    monkeypatch.setattr(config, "get_config", lambda: {"duration_factor": 2.0})
+    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: False)
+    assert zerogpu.duration_factor() == zerogpu.ZEROGPU_DURATION_FACTOR == 1.5
+    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
+    monkeypatch.delenv("INVERTER_MAX_RUN_SECONDS", raising=False)
+    assert zerogpu.duration_factor() == 2.0 and zerogpu.max_run_seconds() == 60
+    assert zerogpu.gpu_request(500) == 60 and zerogpu.charged_seconds(60) == 120
+    monkeypatch.setattr(config, "get_config", lambda: {})  # a spaces release without the key
+    assert zerogpu.duration_factor() == 1.5 and zerogpu.max_run_seconds() == 80
+    with pytest.raises(UserError, match=r"at most 80 s \(ZeroGPU counts it ×1.5"):
+        zerogpu.check_budget(81)
+
+
+def test_the_factor_read_is_the_one_spaces_charges(monkeypatch):
+    """The request the app asks for, scaled as ``spaces.zero.client`` scales it, is at most the cap."""
+    client = pytest.importorskip("spaces.zero.client")
+    from datetime import timedelta
+
+    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
+    monkeypatch.delenv("INVERTER_MAX_RUN_SECONDS", raising=False)
+    for factor in (1.0, 1.5):
+        monkeypatch.setattr(client.config, "get_config", lambda factor=factor: {"duration_factor": factor})  # both read it
+        monkeypatch.setattr(client, "default_gpu_size", lambda: None)
+        request = zerogpu.gpu_request(10_000)
+        charged = round(client.get_duration_seconds(timedelta(seconds=request), None))
+        assert charged == zerogpu.charged_seconds(request) <= zerogpu.ZEROGPU_MAX_SECONDS, factor
+        assert charged > zerogpu.ZEROGPU_MAX_SECONDS - factor  # the cap is used, not undershot
 
 
 def test_off_zerogpu_there_is_no_cap_unless_one_is_set(monkeypatch):

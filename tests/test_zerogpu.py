@@ -72,10 +72,26 @@ class Scheduled:
     idle, nvidiaIndex, nvidiaUUID, allowToken = False, 0, "GPU-test", "token"
 
 
+#: The arguments the app's own duration callables were called with, latest last.
+DURATION_CALLS: list[tuple] = []
+
+
+def app_duration(fn):
+    """The duration callable the app decorated ``fn`` with (kept by :func:`inverter.ui.zerogpu.gpu`),
+    recording its arguments."""
+    duration = fn.gpu_duration
+
+    def recorded(*args, **kwargs):
+        DURATION_CALLS.append(args)
+        return duration(*args, **kwargs)
+
+    return recorded
+
+
 @pytest.fixture(scope="module")
 def zerogpu():
-    """Every decorated generator of the app wrapped by spaces' own generator wrapper; the
-    durations asked for are recorded."""
+    """Every decorated generator of the app wrapped by spaces' own generator wrapper, with the
+    app's own duration callables; the durations asked for are recorded."""
     import spaces.zero.torch as zero_torch
 
     from inverter.ui import experiments_tab, invert_run
@@ -93,9 +109,9 @@ def zerogpu():
         (zero_torch, "init", lambda uuid: None), (zero_torch, "move", lambda callback=None: None),
         (zero_torch, "size", lambda: 0),
         (invert_run, "stream_snapshots", wrappers.generator_function_wrapper(
-            invert_run.stream_snapshots, lambda request: request.gpu_seconds, None)),
+            invert_run.stream_snapshots, app_duration(invert_run.stream_snapshots), None)),
         (experiments_tab, "stream_updates", wrappers.generator_function_wrapper(
-            experiments_tab.stream_updates, lambda spec, image, seconds: seconds, None)),
+            experiments_tab.stream_updates, app_duration(experiments_tab.stream_updates), None)),
     ]  # fmt: skip
     for owner, name, value in patches:
         saved[(owner, name)] = getattr(owner, name)
@@ -125,13 +141,40 @@ def run(client, layer: str):
                           image_size=32, snapshot_every=10, api_name="/invert")  # fmt: skip
 
 
+def test_the_app_asks_for_its_sized_request(monkeypatch):
+    """The decorated generators' own duration callables ask ZeroGPU for what the sizing function
+    gives the estimate: here for a concrete inversion and a concrete experiment, on ZeroGPU."""
+    from inverter.ui import experiments_tab, invert_run, zerogpu
+    from inverter.ui.invert_run import build_request, plan_run
+
+    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
+    monkeypatch.setattr(zerogpu, "duration_factor", lambda: 1.5)
+    monkeypatch.delenv("INVERTER_MAX_RUN_SECONDS", raising=False)
+    register(Family(FAMILY + "_sized", (LayerSpec("conv2", 4, PRESET),), _build, description="test CNN"))
+    try:
+        request = plan_run(build_request({"image": str(EXAMPLE), "representation": "vgg16", "iterations": 400,
+                                          "image_size": 224}))  # fmt: skip
+        asked = invert_run.stream_snapshots.gpu_duration(request)
+        assert asked == zerogpu.gpu_request(request.estimate_s) and 10 < asked < 80
+        assert request.estimate_s <= asked < request.estimate_s + 1  # the estimate, rounded up
+        spec = experiments_tab.build_spec({"kind": "restarts", "representation": FAMILY + "_sized",
+                                           "example": "coffee", "restarts": 2, "iterations": 4, "image_size": 32})
+        seconds, sized = experiments_tab.budget(spec)
+        assert experiments_tab.stream_updates.gpu_duration(spec, None, sized) == sized == zerogpu.gpu_request(seconds)
+    finally:
+        registry.unregister(FAMILY + "_sized")
+
+
 def test_an_inversion_runs_in_the_worker_and_asks_for_its_estimate(client, zerogpu):
     from inverter.ui.invert_run import active_runs
+    from inverter.ui.zerogpu import gpu_request
 
     metrics = run(client, "conv2")[5]
     assert metrics["done"] and metrics["step"] == 30
     assert int(PID_FILE.read_text()) != os.getpid()  # Φ ran in the forked worker
-    assert zerogpu and zerogpu[-1] >= 10  # the estimate, at least ZeroGPU's shortest request here
+    (request,) = DURATION_CALLS[-1]  # what the app's duration callable was given: the planned run
+    assert request.family == FAMILY and request.estimate_s > 0
+    assert zerogpu[-1] == gpu_request(request.estimate_s) >= 10  # the sized estimate, ≥ ZeroGPU's shortest
     assert active_runs() == 0
 
 
@@ -164,4 +207,9 @@ def test_an_experiment_runs_in_the_worker(client, zerogpu):
                                                   restarts=2, iterations=4, image_size=32,
                                                   api_name="/experiment")  # fmt: skip
     assert "**Done**" in status and len(metrics["panels"]) == 2
-    assert zerogpu[-1] >= 10
+    from inverter.ui.experiments_tab import estimate
+    from inverter.ui.zerogpu import gpu_request
+
+    spec, _, _ = DURATION_CALLS[-1]
+    assert spec.representation == FAMILY
+    assert zerogpu[-1] == gpu_request(estimate(spec)) >= 10
