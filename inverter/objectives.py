@@ -128,8 +128,9 @@ class DataTerm:
       score = the relative error ``√(‖M⊙(c − Φ0)‖²/‖M⊙Φ0‖²)`` (lower is better).
     * ``"activation"``: ``−C·⟨c, e⟩/Z`` for a selector ``e`` (one unit, or one class) and the
       unit's typical scale ``Z`` (its largest value on natural photographs, as the paper
-      normalises by dataset statistics); seed ``e``, scale ``−C/Z``; score ``⟨c, e⟩/Z``
-      (1 = the photographs' largest).
+      normalises by dataset statistics); seed ``M⊙e``, scale ``−C/Z``; score ``⟨c, M⊙e⟩/Z``
+      (1 = the photographs' largest). Its preset C is 10⁴/227², the authors' ``10⁴/rf²``
+      at rf = 227 (see :attr:`inverter.representations.base.Preset.activation_weight`).
     * ``"caricature"``: ``−C·⟨c, M⊙Φ0⁺⟩/‖M⊙Φ0⁺‖²`` with ``Φ0⁺ = max(Φ0, 0)`` (the IJCV code's
       normalisation); seed ``M⊙Φ0⁺``, scale ``−C/‖M⊙Φ0⁺‖²``; score ``⟨c, M⊙Φ0⁺⟩/‖M⊙Φ0⁺‖²``
       (1 at the image itself, more when the code's pattern is exaggerated).

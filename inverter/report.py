@@ -40,7 +40,7 @@ write_report = write_document
 
 FORMAT_VERSION = 1
 #: What the output image holds (the CLI writes the best restart only).
-OUTPUT_CONTENT = "best restart (lowest relative error)"
+OUTPUT_CONTENT = "best restart (lowest relative error; the highest score for activation maximisation and caricatures)"
 
 
 @dataclass(frozen=True)

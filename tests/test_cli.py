@@ -308,3 +308,36 @@ def test_a_reader_that_goes_away_is_no_error(command):
     result = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], cwd=REPO, capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.stderr == "" and result.returncode == 141, result.stderr
+
+
+@pytest.mark.parametrize("objective", ["activation", "caricature"])
+def test_activation_and_caricature_run_end_to_end_and_report_their_score(objective, files, capsys, first_run):
+    """``--objective activation --target N`` and ``--objective caricature`` (random weights, tiny sizes):
+    exit 0, the report records the objective and target, and the summary gives the objective's score,
+    not the relative error an inversion's summary gives."""
+    out, report = files["root"] / f"{objective}.png", files["root"] / f"{objective}.json"
+    target = ["--target", "5"] if objective == "activation" else []
+    argv = [str(files["image"]), "-r", "squeezenet1_1:conv1", "--weights", "random", "--size", str(SIDE),
+            "--iterations", "5", "--restarts", "2", "--objective", objective, *target, "--quiet",
+            "-o", str(out), "--report", str(report)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    summary = capsys.readouterr().out
+    saved = json.loads(report.read_text())
+    settings, result = saved["settings"], saved["result"]
+    assert settings["objective"] == objective and settings["target"] == ("5" if objective == "activation" else None)
+    assert result["best_restart"] == int(np.argmax(result["restarts"]["score"]))
+    assert f"{objective} score " in summary and f"→ {result['score']:.4g} (" in summary
+    assert "relative error" not in summary and "higher is better" in summary
+    assert io.imread(out).shape == (SIDE, SIDE, 3)
+    assert "relative error" in first_run["done"].stdout and " score " not in first_run["done"].stdout  # an inversion
+
+
+def test_a_target_outside_the_code_is_one_error_line_with_the_range(files, capsys):
+    out = files["root"] / "outside.png"
+    argv = [str(files["image"]), "-r", "squeezenet1_1:conv1", "--weights", "random", "--size", str(SIDE),
+            "--iterations", "2", "--objective", "activation", "--target", "64", "--quiet", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "target 64 is outside squeezenet1_1:conv1's code: its channels are 0…63" in err, err
+    assert not out.exists()

@@ -69,8 +69,7 @@ def list_text() -> str:
     for name, kind in KINDS.items():
         lines.append(f"{name}: {kind.title}: {kind.description}")
         params = ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items()) or "none"
-        layers = "every layer" if kind.all_layers else "the family's default layer"
-        lines.append(f"  parameters: {params}; default layers: {layers}")
+        lines.append(f"  parameters: {params}; default layers: {kind.default_layers_text}")
         if kind.paper_layers:
             lines.append(f"  the paper's layers (AlexNet): {','.join(kind.paper_layers)}")
     return "\n".join(lines)

@@ -1,11 +1,12 @@
 """``inverter invert IMAGE -r NAME[:LAYER] [options]`` (also ``python -m inverter IMAGE …``).
 
-Writes the best restart's pre-image (the one with the lowest relative error) as an
-image file, and optionally a JSON report (:mod:`inverter.report`) from which
-``inverter --config REPORT.json`` re-runs the same inversion (relative paths in the file
-are relative to its folder). Options given next to ``--config`` override the file's
-values. Every failure the user can cause ends with one ``error: ...`` line on stderr and
-exit status 1 (2 for malformed arguments); ``--debug`` shows the traceback.
+Writes the best restart's pre-image (the one with the lowest relative error; for activation
+maximisation and caricatures, the highest score) as an image file, and optionally a JSON
+report (:mod:`inverter.report`) from which ``inverter --config REPORT.json`` re-runs the
+same inversion (relative paths in the file are relative to its folder). Options given next
+to ``--config`` override the file's values. Every failure the user can cause ends with one
+``error: ...`` line on stderr and exit status 1 (2 for malformed arguments); ``--debug``
+shows the traceback.
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from ..settings import InversionConfig
 from .errors import run_reporting_errors
 from .options import add_setting_options, given_settings
 from .parser import Parser
+
+#: What the score of activation maximisation and of a caricature is (see inverter.objectives.DataTerm).
+SCORES = {"activation": "⟨Φ(x), e⟩/Z, × the photographs' largest; higher is better",
+          "caricature": "⟨Φ(x), Φ0⁺⟩/‖Φ0⁺‖², 1 = the image; higher is better"}
 
 
 def build_parser(prog: str = "inverter invert") -> argparse.ArgumentParser:
@@ -126,6 +131,7 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
 
     output = Path(args.output) if args.output else Path(f"{Path(run.image).stem}.{representation.name.replace(':', '-')}.png")
     history, first, final = [], None, None
+    invert_run = settings.objective == "invert"
     bar = tqdm(desc=representation.name, unit="step", disable=args.quiet, file=sys.stderr)
     with bar:
         for shot in invert(representation, image, pinned.config):
@@ -134,7 +140,9 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
             final = shot
             history.append(snapshot_record(shot))
             bar.update(shot.step - bar.n)
-            bar.set_postfix(loss=f"{shot.loss.min():.4g}", rel_err=f"{shot.relative_error.min():.4f}")
+            shown = ({"rel_err": f"{shot.relative_error.min():.4f}"} if invert_run
+                     else {"score": f"{shot.score.max():.4g}"})  # fmt: skip
+            bar.set_postfix(loss=f"{shot.loss.min():.4g}", **shown)
     assert first is not None and final is not None and final.done
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +153,16 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
     )  # fmt: skip
     result = report["result"]
     psnr = f"{result['psnr_db']:.2f} dB" if result["psnr_db"] != float("inf") else "inf"
-    summary = (
-        f"wrote {output} (best of {len(final.relative_error)} restart(s): relative error "
-        f"{result['initial_relative_error']:.4f} → {result['relative_error']:.4f}, PSNR {psnr}, "
-        f"SSIM {result['ssim']:.3f}, {final.elapsed:.1f} s)"
-    )
+    best = result["best_restart"]
+    if invert_run:
+        figure = (f"relative error {result['initial_relative_error']:.4f} → {result['relative_error']:.4f}, "
+                  f"PSNR {psnr}, SSIM {result['ssim']:.3f}")  # fmt: skip
+    else:  # the objective's own score (Snapshot.score), higher is better
+        figure = (f"{settings.objective} score {first.score[best]:.4g} → {result['score']:.4g} "
+                  f"({SCORES[settings.objective]})")  # fmt: skip
+        if settings.objective == "caricature":
+            figure += f", PSNR {psnr}, SSIM {result['ssim']:.3f}"
+    summary = f"wrote {output} (best of {len(final.relative_error)} restart(s): {figure}, {final.elapsed:.1f} s)"
     if args.report:
         summary += f"; report {write_report(report, args.report)}"
     print(summary)

@@ -78,9 +78,13 @@ class ExperimentKind:
         defaults: parameters and their default values.
         plan: ``plan(context) -> list[Job]``.
         all_layers: the default layers are every layer of the family (else one layer).
+        spread_layers: when > 0, the default layers are this many of the family's, evenly
+            spread over its depth, first and last included (:func:`spread`); overrides ``all_layers``.
         paper_layers: the layers the paper used, as a suggestion for AlexNet.
         shadows: inversion settings that this kind takes as its own parameter when a
             front end is given them (the restarts view shows K restarts as K panels).
+
+    Layers chosen explicitly are always used as given; these only set the default.
     """
 
     name: str
@@ -91,6 +95,33 @@ class ExperimentKind:
     all_layers: bool = False
     paper_layers: tuple[str, ...] = ()
     shadows: tuple[str, ...] = ()
+    spread_layers: int = 0
+
+    def default_layers(self, layers: Sequence[str], default: str) -> tuple[str, ...]:
+        """The layers used when none are chosen, of a family whose layers are ``layers``
+        (shallow to deep) and whose default layer is ``default``."""
+        if self.spread_layers:
+            return spread(layers, self.spread_layers)
+        return tuple(layers) if self.all_layers else (default,)
+
+    @property
+    def default_layers_text(self) -> str:
+        """:meth:`default_layers` in words."""
+        if self.spread_layers:
+            return f"{self.spread_layers} layers spread over the depth, first and last included"
+        return "every layer" if self.all_layers else "the family's default layer"
+
+
+def spread(layers: Sequence[str], count: int) -> tuple[str, ...]:
+    """``count`` of ``layers`` evenly spaced over them, the first and the last included (all of
+    them when there are no more than ``count``; the deepest alone for 1): SqueezeNet 1.1's
+    16 layers, 6 → conv1, fire2, fire4, fire6, fire9, logits."""
+    if len(layers) <= count:
+        return tuple(layers)
+    if count == 1:
+        return (layers[-1],)
+    picked = dict.fromkeys(round(i * (len(layers) - 1) / (count - 1)) for i in range(count))
+    return tuple(layers[i] for i in picked)
 
 
 #: How front ends offer the kinds' own parameters: ``name: (metavar, help, type)`` with
@@ -258,6 +289,9 @@ def _plan_visualisations(ctx: PlanContext) -> list[Job]:
 
 
 _DEEP = ("pool5", "relu6", "relu7", "fc8")
+#: Layers of the visualisations experiment by default: 6 × 3 panels, within the app's 24 inversions
+#: (every layer would be 48 on SqueezeNet 1.1).
+VISUALISATION_LAYERS = 6
 KINDS: dict[str, ExperimentKind] = {
     kind.name: kind
     for kind in (
@@ -281,7 +315,8 @@ KINDS: dict[str, ExperimentKind] = {
                        "(λ_α = 0)", {"lambda_alpha": None}, _plan_alpha_norm),
         ExperimentKind("visualisations", "Inversion, caricature, maximisation", "per layer, the three visualisations "
                        "of the IJCV 2016 paper on one prior: the inversion, the caricature, and the maximisation of "
-                       "the channel the image excites most", {}, _plan_visualisations, all_layers=True),
+                       "the channel the image excites most", {}, _plan_visualisations,
+                       spread_layers=VISUALISATION_LAYERS),
     )
 }  # fmt: skip
 

@@ -56,7 +56,7 @@ def resolve_layers(spec: ExperimentSpec, kind: ExperimentKind, family: Family) -
     _, name_layer = parse_name(spec.representation)
     layers = tuple(spec.layers) or ((name_layer,) if name_layer else ())
     if not layers:
-        layers = tuple(s.name for s in family.layers) if kind.all_layers else (family.layer(None).name,)
+        layers = kind.default_layers([s.name for s in family.layers], family.layer(None).name)
     known = [s.name for s in family.layers]
     unknown = [layer for layer in layers if layer not in known]
     if unknown:

@@ -61,7 +61,14 @@ class Preset:
             at deep layers, where plain CVPR descent can diverge. 0 = no clipping.
         init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
         caricature_weight: C of a caricature (:meth:`for_objective`).
-        activation_weight: C of activation maximisation (:meth:`for_objective`).
+        activation_weight: C of activation maximisation (:meth:`for_objective`), 10⁴/227² for
+            every preset and layer. Source: the authors' code (``aravindhm/nnpreimage``,
+            ``experiments/exp_maximization.m``) weighs the inner product by
+            ``(10000 / rf²) / k ./ stats.max``: C = 10⁴/rf² for k = 1 unit, over Z = the unit's
+            largest activation on a data set (here :func:`inverter.engine.typical_scale`), with
+            rf the layer's receptive-field size, and renders an image about that size. Fixing
+            rf = 227 (the paper's input side) at every layer is this package's own choice, not
+            the authors': their C is larger at shallow layers (AlexNet's conv1, rf = 11: 10⁴/121).
         name: what the preset is called in reports (``"cvpr"``, ``"ijcv"``, ``"fast"``, or a
             measured default's name): a label only, it sets nothing.
     """

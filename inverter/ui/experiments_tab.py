@@ -66,8 +66,7 @@ def kind_help(kind: str) -> str:
     text = f"**{info.title}**: {info.description}."
     if info.paper_layers:
         text += f" The paper used AlexNet's {', '.join(info.paper_layers)}."
-    layers = "every layer" if info.all_layers else "the family's default layer"
-    return text + f" Layers left empty: {layers}."
+    return text + f" Layers left empty: {info.default_layers_text}."
 
 
 def _values_default(kind: str) -> str:
@@ -266,7 +265,9 @@ LEADING = [
         ("representation", str, f"family name: {', '.join(family_names())}, or any timm:<model>; /representations "
                                 "lists each one's layers"),
         ("layers", list[str], "layers of that family (any family's, see /representations); empty = the experiment's "
-                              "default (every layer for layer_sweep, else the family's default layer)"),
+                              "default: " + "; ".join(  # the kinds' own defaults, in words
+                                  f"{t} for " + ", ".join(n for n, k in KINDS.items() if k.default_layers_text == t)
+                                  for t in dict.fromkeys(k.default_layers_text for k in KINDS.values()))),
         ("image", dict, "an uploaded image file (gradio_client.handle_file); None = the example image"),
         ("example", str, f"the example image used when no image is uploaded: {', '.join(EXAMPLE_IMAGES)}"),
         *((name, int, f"{name} of the restarts view: panels per layer (1…{BY_NAME[name].app_range[1]:g})")
@@ -301,7 +302,7 @@ def problems(values: dict[str, Any]) -> dict[str, str]:
 validate_experiment = validator(experiment, problems)
 
 
-def run_from_json_ui(files: Any) -> Iterator[Outputs]:
+def experiment_from_json(files: Any) -> Iterator[Outputs]:
     """Repeat an experiment from its JSON (and, for uploaded images, the ``*_input.png``
     saved with it), within the app's limits and with the server's weights."""
     with user_errors("Cannot repeat"):
@@ -437,7 +438,7 @@ def build_experiments_tab() -> dict[str, Any]:
     )  # fmt: skip
     c["api_event"] = _api_endpoint(c, outputs)
     c["json_event"] = c["rerun"].click(
-        run_from_json_ui, [c["json_files"]], outputs, api_name="experiment_from_json", preprocess=False,
+        experiment_from_json, [c["json_files"]], outputs, api_name="experiment_from_json", preprocess=False,
         concurrency_id="inversion", show_progress="minimal", show_progress_on=[c["status"]],
     )  # fmt: skip
     c["stop"].click(None, cancels=[c["run_event"], c["json_event"]])  # first: listeners run in order

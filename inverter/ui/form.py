@@ -112,10 +112,10 @@ def controls(s: Setting, preset: Mapping[str, Any] | None = None, *, value: Any 
     if s.widget == "radio":
         choices = options.pop("choices", None) or list(s.kind.options)  # the layer's own, where given
         return {s.name: gr.Radio(choices, value=value, label=label, elem_id=prefix + s.name, **options)}
-    if s.widget == "unit_picker":  # its choices follow the layer (class names for ImageNet logits)
-        choices = options.pop("choices", [])
+    if s.widget == "unit_picker":  # its choices and info follow the layer (class names, the valid range)
+        choices, info = options.pop("choices", []), options.pop("info", None) or s.kind.describe()
         return {s.name: gr.Dropdown(choices, value=value, allow_custom_value=True, label=label, elem_id=prefix + s.name,
-                                    info=s.kind.describe(), **options)}  # fmt: skip
+                                    info=info, **options)}  # fmt: skip
     return {s.name: gr.Number(value, label=label, minimum=low, maximum=high, precision=0 if _integer(s) else None,
                               elem_id=prefix + s.name, **options)}  # fmt: skip
 

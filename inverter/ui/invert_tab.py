@@ -20,8 +20,8 @@ import gradio as gr
 
 from ..settings import SETTINGS
 from .choices import (
-    METHOD, default_family, default_layer, family_names, family_of, layer_names, method_choices, preset_knobs,
-    target_choices, weights_note,
+    METHOD, code_shape, default_family, default_layer, family_names, family_of, layer_names, method_choices,
+    preset_knobs, target_choices, weights_note,
 )
 from .errors import user_errors
 from .form import api_inputs, controls, endpoint, offered, parameter_docs, params_of, validator
@@ -92,15 +92,24 @@ def on_representation(family: str) -> tuple[Any, ...]:
         return (gr.update(choices=layer_names(family), value=layer), weights_note(family), *on_layer(family, layer))
 
 
+def target_info(family: str, layer: str | None) -> str:
+    """The target control's help at a layer: the syntax, and the layer's valid classes or channels."""
+    picker = next(s for s in offered() if s.widget == "unit_picker")
+    shape = code_shape(family, layer)
+    units = "classes" if len(shape) == 1 else "channels"
+    return f"{picker.kind.describe()}; at {layer or default_layer(family)}: {units} 0…{shape[0] - 1}"
+
+
 def on_layer(family: str, layer: str) -> tuple[Any, ...]:
     """New layer: its default preset's knobs (the method offering the layer's own presets), and
-    what its activation maximisation can target."""
+    what its activation maximisation can target (the choices, and the valid range in the info)."""
     with user_errors("Unknown layer"):
         knobs = preset_knobs(family, layer)
         targets = target_choices(family, layer)
+        info = target_info(family, layer)
         methods = method_choices(family, layer)
     knobs[METHOD] = gr.update(choices=methods, value=knobs[METHOD])
-    return (*(knobs[k] for k in PRESET_KEYS), *(gr.update(choices=targets, value=None) for _ in TARGETS))
+    return (*(knobs[k] for k in PRESET_KEYS), *(gr.update(choices=targets, value=None, info=info) for _ in TARGETS))
 
 
 def on_preset_choice(family: str, layer: str, *chosen: Any) -> tuple[Any, ...]:
@@ -117,15 +126,19 @@ def api_parameter_docs() -> dict[str, str]:
     return get_function_description(invert)[1]
 
 
-def _knobs(preset: dict[str, Any], choices: dict[str, list[str]]) -> dict[str, gr.components.Component]:
+def _knobs(preset: dict[str, Any], choices: dict[str, list[str]],
+           infos: dict[str, str] | None = None) -> dict[str, gr.components.Component]:  # fmt: skip
     """Every offered setting's control, main ones in rows, then the mask and the advanced ones in
-    accordions; ``choices``: the controls whose choices follow the layer (method, target)."""
+    accordions; ``choices``: the controls whose choices follow the layer (method, target); ``infos``:
+    the controls whose info does (the target's valid range)."""
     knobs: dict[str, gr.components.Component] = {}
+    infos = infos or {}
     main = [s for s in offered() if not s.advanced and s.widget != "mask_group"]
     for start in range(0, len(main), 3):
         with gr.Row():
             for s in main[start : start + 3]:
-                knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {})))
+                knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {}),
+                                      **({"info": infos[s.name]} if s.name in infos else {})))
     for s in offered():
         if s.widget == "mask_group":
             knobs.update(controls(s, preset))
@@ -134,7 +147,8 @@ def _knobs(preset: dict[str, Any], choices: dict[str, list[str]]) -> dict[str, g
         for start in range(0, len(advanced), 2):
             with gr.Row():
                 for s in advanced[start : start + 2]:
-                    knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {})))
+                    knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {}),
+                                          **({"info": infos[s.name]} if s.name in infos else {})))
     return knobs
 
 
@@ -177,7 +191,8 @@ def build_invert_tab() -> InvertTab:
                                         allow_custom_value=True)  # checked before a run, with the known ones
             note = gr.Markdown(weights_note(family), elem_id="weights-note")
             knobs = _knobs(preset_knobs(family, layer), {**{t: target_choices(family, layer) for t in TARGETS},
-                                                         METHOD: method_choices(family, layer)})
+                                                         METHOD: method_choices(family, layer)},
+                           {t: target_info(family, layer) for t in TARGETS})
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
