@@ -9,6 +9,9 @@ builds the same network.
 """
 from __future__ import annotations
 
+import os
+import time
+
 import torch
 from torch import nn
 
@@ -18,6 +21,9 @@ from inverter.representations.base import IMAGENET_STD_255
 from inverter.weights import HubFile, RandomInit
 
 SIZE = 32
+#: Seconds each forward pass waits (``$TINYEVAL_FORWARD_DELAY``, default none): a test that kills a
+#: worker after its first result slows the tasks so that some are still to run when the kill lands.
+DELAY = float(os.environ.get("TINYEVAL_FORWARD_DELAY", "0"))
 PRESET = Preset(lambda_tv=0.5, phases=((1.0, 6), (0.1, 4)))
 #: (layer, stride): conv1 → [8, 16, 16], conv2 → [12, 8, 8] at 32×32.
 LAYERS = (("conv1", 2), ("conv2", 4))
@@ -36,6 +42,8 @@ class TinyEval(Representation):
         self.register_buffer("inv_std", 1.0 / torch.tensor(IMAGENET_STD_255).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if DELAY:
+            time.sleep(DELAY)
         return self.body(x * self.inv_std)
 
 

@@ -178,7 +178,7 @@ def _done_records(out: Path) -> dict[str, bytes]:
     return records
 
 
-def test_a_killed_run_and_a_killed_worker_lose_only_the_tasks_in_flight(reference, folder, tmp_path):
+def test_a_killed_run_and_a_killed_worker_lose_only_the_tasks_in_flight(reference, folder, tmp_path, monkeypatch):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "inverter", "evaluate", str(folder), "-r", "hog,tinyeval", "--layers", "all",
                "--iterations", str(ITERATIONS), "--size", str(SIDE), "--weights", "random", "--plugin", str(PLUGIN),
@@ -209,7 +209,10 @@ def test_a_killed_run_and_a_killed_worker_lose_only_the_tasks_in_flight(referenc
     (out / "tasks" / f".{damaged}.png.123.tmp").write_bytes(b"half a file")
 
     # Resume on 2 worker processes, and kill one of them after the first result: the pool
-    # breaks, a new one runs the tasks that were in flight and the rest.
+    # breaks, a new one runs the tasks that were in flight and the rest. The tiny network's
+    # tasks are slowed (the workers inherit the variable) so that, on a loaded machine too, the
+    # other worker has not finished every task by the time the kill lands.
+    monkeypatch.setenv("TINYEVAL_FORWARD_DELAY", "0.02")
     ran, killed, workers = [], [], set()
 
     def progress(update) -> None:
