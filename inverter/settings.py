@@ -544,9 +544,9 @@ class InversionConfig:
         Target(), "activation maximisation's unit: N = class N of a vector code (logits) or the central unit of "
         "channel N, N@Y,X = the unit at row Y, column X of channel N", metavar="N|N@Y,X", label="Target (class or "
         "channel)", widget="unit_picker")
-    parameterisation: str = setting(
+    parameterisation: str | None = setting(
         Choice(PARAMETERISATIONS), "what the step is taken on: 'pixels' (the papers) or 'fourier' (decorrelated "
-        "Fourier coefficients, as in Olah et al. 2017; the regularisers stay on the image)", default="pixels",
+        "Fourier coefficients, as in Olah et al. 2017; the regularisers stay on the image)", preset=True,
         label="Parameterisation", widget="radio", advanced=True)
 
     def replace(self, **changes: Any) -> "InversionConfig":

@@ -69,6 +69,8 @@ class Preset:
             rf the layer's receptive-field size, and renders an image about that size. Fixing
             rf = 227 (the paper's input side) at every layer is this package's own choice, not
             the authors': their C is larger at shallow layers (AlexNet's conv1, rf = 11: 10⁴/121).
+        parameterisation: what the step is taken on, ``"pixels"`` (both papers) or ``"fourier"``
+            (:mod:`inverter.parameterisation`; some measured defaults).
         name: what the preset is called in reports (``"cvpr"``, ``"ijcv"``, ``"fast"``, or a
             measured default's name): a label only, it sets nothing.
     """
@@ -87,6 +89,7 @@ class Preset:
     init: str = "gaussian"
     caricature_weight: float = 1.0
     activation_weight: float = 1e4 / 227**2
+    parameterisation: str = "pixels"
     name: str = "cvpr"
 
     @property

@@ -158,11 +158,12 @@ def ijcv_steps(cvpr: Preset, steps: int = DEFAULT_STEPS) -> Preset:
     return replace(journal, phases=scale_phases(journal.phases, steps))
 
 
-def adaptive_cvpr(cvpr: Preset, learning_rate: float = 300.0, steps: int = DEFAULT_STEPS) -> Preset:
-    """The layer's CVPR objective (its C, λ_TV, λ_α, the clip at 255, the Gaussian start, no jitter)
-    descended by the IJCV adaptive step, on the IJCV schedule stretched to ``steps`` at ``learning_rate``."""
-    return replace(cvpr, method="ijcv", learning_rate=learning_rate, phases=scale_phases(ijcv.PHASES, steps),
-                   name="adaptive (the CVPR objective by the IJCV step)")
+def fourier_ijcv(cvpr: Preset, data_weight: float, steps: int = DEFAULT_STEPS) -> Preset:
+    """The layer's IJCV preset stretched to ``steps`` (:func:`ijcv_steps`) with data weight
+    ``data_weight``, without jitter, its steps taken on decorrelated Fourier coefficients
+    (:mod:`inverter.parameterisation`): the layout comes first, then the detail."""
+    return replace(ijcv_steps(cvpr, steps), data_weight=data_weight, jitter=1, parameterisation="fourier",
+                   name=f"ijcv+fourier, no jitter, C = {data_weight:g}")
 
 
 def cvpr_rate(cvpr: Preset, learning_rate: float) -> Preset:
@@ -249,23 +250,25 @@ VGG16 = register_cnn(
            reshape=(("classifier.0.weight", (4096, 25088)), ("classifier.3.weight", (4096, 4096)))),
 )  # fmt: skip
 #: SqueezeNet 1.1's default presets (issue 15), chosen on its real ImageNet weights with
-#: ``benchmarks/presets.py`` (the README's "Better pre-images in less time" has the command and the
-#: table): at each layer measured, the candidate whose mean IJCV error over rocket, motorcycle and
-#: camera is lower *and* whose mean SSIM is no lower than the CVPR preset's, both at 400 steps;
-#: mean error / SSIM, CVPR → default:
+#: ``benchmarks/presets.py`` (the README's "Better pre-images in less time" has the commands and the
+#: tables; outputs in ``benchmarks/results/presets_squeezenet_*.md``): at each layer, the candidate
+#: whose mean IJCV error over rocket, motorcycle and camera is lowest among those that beat the CVPR
+#: preset's on both counts (a lower error *and* a mean SSIM no lower), both at 400 steps; mean
+#: error / SSIM, CVPR → default:
 #:
 #: * conv1, relu1, fire2, fire3: the IJCV preset, 18.2 → 13.3 % / 0.968 → 0.974 (conv1), 18.1 → 13.2 % /
-#:   0.962 → 0.970 (relu1), 17.5 → 13.6 % / 0.653 → 0.663 (fire2), 20.1 → 14.3 % / 0.555 → 0.628 (fire3).
-#:   Its Fourier variant did as well or better at fire2 and fire3 but costs ~1.4× a step (not a default);
-#: * fire5: the adaptive step on the CVPR objective, 27.5 → 26.5 % / 0.388 → 0.393 (a small margin:
-#:   on the astronaut at 128 px it is the other way round, 30.6 → 31.1 % / 0.227 → 0.211);
+#:   0.962 → 0.970 (relu1), 17.5 → 13.6 % / 0.653 → 0.663 (fire2), 20.1 → 14.3 % / 0.555 → 0.628 (fire3);
+#: * fire5, pool5, fire6, fire7: the IJCV objective on Fourier coefficients without jitter, C = 100 / 100 /
+#:   50 / 50: 27.4 → 17.4 % / 0.389 → 0.415, 24.2 → 15.6 % / 0.370 → 0.392, 22.1 → 15.4 % / 0.312 → 0.337,
+#:   20.7 → 14.2 % / 0.278 → 0.294 (and the CVPR preset's 400-step error at step 110–121);
 #: * fire9: the CVPR preset at a tenth of its rate (its rate is above the data term's stability bound
 #:   there, ``benchmarks/curvature.py``), 35.8 → 31.3 % / 0.337 → 0.341;
-#: * pool1, fire7, logits (nothing beat the CVPR preset on both) and the layers not measured (pool3,
-#:   fire4, pool5, fire6, fire8, conv10, relu10): the CVPR preset.
+#: * pool1, pool3, fire4, fire8, conv10, relu10 (not measured), logits: the CVPR preset — from fire8 on the
+#:   Fourier candidates halve the error in a fifth of the steps but lose 0.02–0.09 of SSIM at every C.
 SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
     "conv1": ijcv_steps, "relu1": ijcv_steps, "fire2": ijcv_steps, "fire3": ijcv_steps,
-    "fire5": adaptive_cvpr,
+    "fire5": lambda cvpr: fourier_ijcv(cvpr, 100.0), "pool5": lambda cvpr: fourier_ijcv(cvpr, 100.0),
+    "fire6": lambda cvpr: fourier_ijcv(cvpr, 50.0), "fire7": lambda cvpr: fourier_ijcv(cvpr, 50.0),
     "fire9": lambda cvpr: cvpr_rate(cvpr, 0.0004),
 }
 SQUEEZENET = register_cnn(
