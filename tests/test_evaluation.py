@@ -471,3 +471,32 @@ def test_the_settings_hash_ignores_what_does_not_change_the_result():
     settings = resolve_settings(load_representation("hog"), InversionConfig())
     assert settings_hash(replace(settings, preset="another name", device="cuda:1"), None) == settings_hash(settings, None)
     assert settings_hash(replace(settings, iterations=7), None) != settings_hash(settings, None)
+
+
+def test_ctrl_c_saves_what_finished_says_so_and_the_same_command_resumes(folder, tmp_path):
+    """SIGINT (Ctrl-C) part-way: exit status 130 and a line saying where the results are; the
+    progress bar showed tasks, the ETA and the running mean; the same command then runs only
+    what was left."""
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "inverter", "evaluate", str(folder), "-r", "tinyeval", "--layers", "all",
+               "--iterations", str(ITERATIONS), "--size", str(SIDE), "--weights", "random", "--plugin", str(PLUGIN),
+               "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TINYEVAL_FORWARD_DELAY": "0.02"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 180
+        while len(_done_records(out)) < 2 and process.poll() is None and time.monotonic() < end:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    finished = _done_records(out)
+    assert process.returncode == 130 and 2 <= len(finished) < 8, (process.returncode, err)
+    assert f"saved in {out}; run the same command again to resume" in err
+    assert "task" in err and "mean IJCV error" in err and "<" in err  # tqdm's [elapsed<remaining]
+    again = subprocess.run(command, cwd=REPO, env={**env, "TINYEVAL_FORWARD_DELAY": "0"}, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"8 of 8 tasks done ({len(finished)} from an earlier run)" in again.stdout

@@ -76,16 +76,26 @@ def test_the_adaptive_step_follows_a_hand_computed_sequence(phase_change):
         torch.testing.assert_close(x.double(), expected, rtol=1e-6, atol=1e-6)
 
 
+class _Recording(TinyCNN):
+    """The tiny network, keeping every input it is given (``seen``): the engine's crops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        if x.device.type != "meta":
+            self.seen.append(x.detach().clone())
+        return super().forward(x)
+
+
+def _recording_network() -> tuple[TinyCNN, list[torch.Tensor]]:
+    rep = _Recording().freeze()
+    return rep, rep.seen
+
+
 def test_the_second_stage_runs_without_jitter_at_a_tenth_of_the_rate(photo):
-    seen = []
-
-    class Recording(TinyCNN):
-        def forward(self, x):
-            if x.device.type != "meta":
-                seen.append(x.detach().clone())
-            return super().forward(x)
-
-    rep = Recording().freeze()
+    rep, seen = _recording_network()
     settings = resolve_settings(rep, InversionConfig(method="ijcv", jitter=5, iterations=35, snapshot_every=1, **SMALL))
     assert settings.phases == ((1.0, 30), (0.1, 5))
     rates = learning_rates(settings.learning_rate, settings.phases)
@@ -102,15 +112,7 @@ def test_the_second_stage_runs_without_jitter_at_a_tenth_of_the_rate(photo):
 
 def test_a_one_phase_schedule_jitters_throughout(photo):
     """The journal's caricatures run one stage at the base rate: jitter on every step."""
-    seen = []
-
-    class Recording(TinyCNN):
-        def forward(self, x):
-            if x.device.type != "meta":
-                seen.append(x.detach().clone())
-            return super().forward(x)
-
-    rep = Recording().freeze()
+    rep, seen = _recording_network()
     shots = list(invert(rep, photo, method="ijcv", objective="caricature", jitter=5, iterations=12,
                         snapshot_every=1, **SMALL))  # fmt: skip
     assert shots[-1].settings.phases == ((1.0, 12),)
