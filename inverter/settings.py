@@ -492,8 +492,9 @@ class InversionConfig:
         Number(0), "η, base rate of the step schedule (the CVPR step: x/σ units, the paper's 0.004; the IJCV "
         "adaptive step: about 53)", preset=True, metavar="η", label="Learning rate η", app_range=(0, 1e4))
     jitter: int | str | None = setting(
-        Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last of several phases runs without", unit="pixels",
-        preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="pixels_auto", app_range=(0, 64))
+        Jitter(), "random shift of up to J−1 pixels per step (IJCV); the last of several phases runs without",
+        unit="pixels", preset=True, metavar="J|auto", label="Jitter (px; 1 = off, 0 = auto)", widget="pixels_auto",
+        app_range=(0, 64))
     restarts: int = setting(
         Integer(1), "random starts optimised together as one batch; the best is the result", default=1,
         metavar="K", label="Restarts", widget="slider", app_range=(1, 8))

@@ -132,13 +132,16 @@ def _knobs(preset: dict[str, Any], choices: dict[str, list[str]],
     accordions; ``choices``: the controls whose choices follow the layer (method, target); ``infos``:
     the controls whose info does (the target's valid range)."""
     knobs: dict[str, gr.components.Component] = {}
-    infos = infos or {}
+    follow = {"choices": choices, "info": infos or {}}
+
+    def layer_options(s: Any) -> dict[str, Any]:
+        return {option: values[s.name] for option, values in follow.items() if s.name in values}
+
     main = [s for s in offered() if not s.advanced and s.widget != "mask_group"]
     for start in range(0, len(main), 3):
         with gr.Row():
             for s in main[start : start + 3]:
-                knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {}),
-                                      **({"info": infos[s.name]} if s.name in infos else {})))
+                knobs.update(controls(s, preset, **layer_options(s)))
     for s in offered():
         if s.widget == "mask_group":
             knobs.update(controls(s, preset))
@@ -147,8 +150,7 @@ def _knobs(preset: dict[str, Any], choices: dict[str, list[str]],
         for start in range(0, len(advanced), 2):
             with gr.Row():
                 for s in advanced[start : start + 2]:
-                    knobs.update(controls(s, preset, **({"choices": choices[s.name]} if s.name in choices else {}),
-                                          **({"info": infos[s.name]} if s.name in infos else {})))
+                    knobs.update(controls(s, preset, **layer_options(s)))
     return knobs
 
 
