@@ -605,6 +605,12 @@ Settings.__doc__ = ("The fully resolved hyper-parameters an inversion runs with 
                     + "\n    preset: the name of the preset the run started from (``\"default: …\"``: no method asked for).")  # fmt: skip
 
 
+def asked_preset(config: InversionConfig) -> str | None:
+    """The preset ``config`` names (the value of the setting that selects presets, the method), or
+    ``None`` for the layer's default."""
+    return next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
+
+
 def chosen_preset(name: str, presets: Mapping[str, Any], default: Any, config: InversionConfig) -> Any:
     """The preset a run's other preset settings are read from: the one the method (the setting
     that selects presets) names, else the layer's ``default``, adapted to the objective.
@@ -612,7 +618,7 @@ def chosen_preset(name: str, presets: Mapping[str, Any], default: Any, config: I
     Raises:
         SettingError: the layer ``name`` has no preset of that name.
     """
-    chosen = next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
+    chosen = asked_preset(config)
     if chosen is not None and chosen not in presets:
         raise SettingError(f"{name} has no {chosen!r} preset; it has {', '.join(presets)}")
     preset = presets[chosen] if chosen is not None else default
@@ -639,7 +645,6 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
     from .schedule import scale_phases
 
     preset = chosen_preset(representation.name, representation.presets, representation.default_preset, config)
-    asked = next((getattr(config, s.name) for s in SETTINGS if s.selects_preset), None)
     context = Context(representation, {})
     for s in SETTINGS:
         value = getattr(config, s.name)
@@ -652,7 +657,7 @@ def resolve_settings(representation: Any, config: InversionConfig) -> Any:
         representation=representation.name,
         phases=scale_phases(preset.phases, values["iterations"]),
         sigma=image_sigma(representation.channels, *values["image_size"]),
-        preset=preset.name if asked is not None else f"default: {preset.name}",
+        preset=preset.name if asked_preset(config) is not None else f"default: {preset.name}",
         **values,
     )
 
