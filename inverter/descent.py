@@ -136,11 +136,14 @@ class Descent:
                     weight.clamp_min_(1e-30)
                 out.addcmul_(x, weight.pow_(power), value=factor)
 
-    def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int, data_scale: float = 1.0) -> None:
+    def step(self, rate: float, data_grad: torch.Tensor, top: int, left: int, data_scale: float = 1.0,
+             size: float = 1.0) -> None:
         """One update by the rule (see the class), then the clip.
 
         Args:
             rate: learning rate of this step (η, or the IJCV rate before the ``H·W`` factor).
+            size: the update's multiplier (the schedule's step boost): the term added to ``v``
+                is ``size`` times the rule's.
             data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``,
                 up to the scalar factor ``data_scale`` (``s``), which costs nothing here.
         """
@@ -149,7 +152,7 @@ class Descent:
         if self._gradient is None:
             # each gradient term is added into v with its factor −rate·σ²·(…): no separate
             # gradient sum is formed and scaled
-            step = -rate * self.step_scale
+            step = -rate * self.step_scale * size
             self._accumulate_regulariser_gradient(velocity, step)
             velocity[..., top : top + height, left : left + width].add_(data_grad, alpha=step * data_scale)
         else:
@@ -159,11 +162,11 @@ class Descent:
             if self.basis is not None:
                 gradient = self.basis.adjoint(gradient)
             if self.rule == "cvpr":
-                velocity.add_(gradient, alpha=-rate * self.step_scale)
+                velocity.add_(gradient, alpha=-rate * self.step_scale * size)
             else:
                 squares = self._squares.mul_(self.momentum).addcmul_(gradient, gradient)
                 denominator = torch.sqrt(squares, out=self._denominator).add_(1.0 / (rate * self.pixels))
-                velocity.addcdiv_(gradient, denominator, value=-1.0)
+                velocity.addcdiv_(gradient, denominator, value=-size)
         self.variable.add_(velocity)
         if self.basis is not None:
             self.x.copy_(self.basis.image(self.variable))

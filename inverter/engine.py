@@ -30,7 +30,7 @@ from .masks import CodeMask
 from .objectives import REFERENCE_SIDE, DataTerm, alpha_norm, image_sigma, regulariser_scale, total_variation
 from .representations import ijcv
 from .representations.base import Representation
-from .schedule import learning_rates, phase_starts
+from .schedule import learning_rates, phase_starts, step_boosts
 from .settings import DISPLAY_MODES, INIT_MODES, PRECISIONS, InversionConfig, Settings, Target, resolve_settings
 
 __all__ = [
@@ -135,7 +135,8 @@ def _initial_image(settings: Settings, image: torch.Tensor, canvas: tuple[int, i
 
     ``"gaussian"`` (CVPR): noise, each restart rescaled to norm σ. ``"uniform"`` (IJCV):
     uniform in [−1, 1], each restart divided by its 95% quantile and multiplied by ``B/√C``
-    (``B`` the typical pixel norm, 80), as the authors' code does. ``"image"``: the image
+    (``B`` the typical pixel norm, 80), as the authors' code does. Either noise is then
+    multiplied by ``settings.init_scale`` (1: the papers'). ``"image"``: the image
     ``[1, C, H, W]`` itself at the canvas's centre, zero around it (the authors' caricatures).
     """
     channels = image.shape[1]
@@ -149,10 +150,11 @@ def _initial_image(settings: Settings, image: torch.Tensor, canvas: tuple[int, i
     if settings.init == "gaussian":
         noise = torch.randn(shape, generator=gen)
         norms = noise.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-        return noise / norms * (settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size)))
+        size = settings.sigma * np.sqrt(canvas[0] * canvas[1] / np.prod(settings.image_size))
+        return noise / norms * (size * settings.init_scale)
     noise = 2.0 * torch.rand(shape, generator=gen) - 1.0
     quantile = torch.quantile(noise.flatten(1), 0.95, dim=1).view(-1, 1, 1, 1)
-    return noise / quantile * (ijcv.B / np.sqrt(channels))
+    return noise / quantile * (ijcv.B / np.sqrt(channels) * settings.init_scale)
 
 
 def typical_scale(representation: Representation, phi: Callable[[torch.Tensor], torch.Tensor],
@@ -242,6 +244,7 @@ def invert(
     x = _initial_image(settings, target_pixels, canvas).to(device)
     rates = learning_rates(settings.learning_rate, settings.phases)
     starts = phase_starts(settings.phases)
+    boosts = step_boosts(settings.step_boost, settings.phases)
     # the last of several phases runs without jitter (IJCV's second stage); a single phase jitters
     # throughout (the authors' activation maximisation and caricatures, one stage at the base rate)
     resets, unjittered = set(starts), (starts[-1] if len(starts) > 1 else len(rates))
@@ -317,7 +320,7 @@ def invert(
         data_grad = backward(crop, codes)
         del crop, codes
         with torch.no_grad():
-            descent.step(rate, data_grad, top, left, data_scale)
+            descent.step(rate, data_grad, top, left, data_scale, boosts[step])
     with torch.no_grad():
         codes = code(x[:, :, centre : centre + height, centre : centre + width])
     yield snapshot(settings.iterations, codes, rates[-1] if rates else 0.0, done=True)

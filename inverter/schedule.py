@@ -34,3 +34,12 @@ def phase_starts(phases: Sequence[tuple[float, int]]) -> list[int]:
         starts.append(step)
         step += steps
     return starts
+
+
+def step_boosts(step_boost: float, phases: Sequence[tuple[float, int]]) -> list[float]:
+    """The step's multiplier at every step: ``step_boost`` at step 0, falling linearly to 1 at
+    the end of the first phase (of ``n`` steps: ``1 + (step_boost − 1)·(1 − t/n)`` at step
+    ``t``), 1 in the later phases. All ones for ``step_boost = 1``."""
+    first = phases[0][1] if phases else 0
+    total = sum(steps for _, steps in phases)
+    return [1.0 + (step_boost - 1.0) * (1.0 - t / first) if t < first else 1.0 for t in range(total)]

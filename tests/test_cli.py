@@ -258,8 +258,9 @@ def test_pinned_config_resolves_to_the_same_settings_for_every_field(tiny_cnn):
 
     config = InversionConfig(iterations=7, restarts=2, seed=5, data_weight=2.0, lambda_tv=3.0, tv_beta=1.5,
                              lambda_alpha=1e6, alpha=4.0, learning_rate=0.01, momentum=0.5, jitter=3, clip=100.0,
-                             init="uniform", snapshot_every=3, image_size=(24, 20), display="clip",
-                             mask=CodeMask(channels=(0, 4)), precision="bfloat16", method="ijcv", objective="activation",
+                             init="uniform", init_scale=0.5, step_boost=2.0, snapshot_every=3, image_size=(24, 20),
+                             display="clip", mask=CodeMask(channels=(0, 4)), precision="bfloat16", method="ijcv",
+                             objective="activation",
                              target="3@1,2", parameterisation="fourier")  # fmt: skip
     settings = resolve_settings(tiny_cnn, config)
     defaults = resolve_settings(tiny_cnn, InversionConfig())

@@ -33,7 +33,8 @@ def test_regulariser_gradient_equals_autograd_of_the_objective(alpha, beta, lam_
     torch.testing.assert_close(descent.regulariser_gradient(), expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
 
 
-def test_step_is_heavy_ball_with_clip_and_keeps_its_cached_colour_norms_right():
+@pytest.mark.parametrize("size", [1.0, 2.5])
+def test_step_is_heavy_ball_with_clip_and_keeps_its_cached_colour_norms_right(size):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, 8, 8, generator=gen, dtype=torch.float64) * 100
     x0 = x.clone()
@@ -42,9 +43,9 @@ def test_step_is_heavy_ball_with_clip_and_keeps_its_cached_colour_norms_right():
                       momentum=0.9, sigma=2000.0, clip=120.0)
     grad = _autograd_regulariser(x0, 6.0, 2.0, 2e8, 0.5)
     grad[..., 1:7, 2:8] += 3.0 * data_grad  # the data gradient's scalar factor is applied in the step
-    moved = x0 - 0.01 * 2000.0**2 * grad
+    moved = x0 - size * 0.01 * 2000.0**2 * grad  # the step's size (the schedule's boost) scales the update
     expected = moved * (120.0 / moved.norm(dim=1, keepdim=True)).clamp(max=1.0)
-    descent.step(0.01, data_grad, 1, 2, data_scale=3.0)
+    descent.step(0.01, data_grad, 1, 2, data_scale=3.0, size=size)
     torch.testing.assert_close(x, expected)
     assert x.norm(dim=1).max() <= 120.0 + 1e-9
     # the α-norm of the next step reuses Σ_c x² from the clip: it must be that of the clipped x

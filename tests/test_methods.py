@@ -9,6 +9,7 @@ import torch
 from conftest import TinyCNN
 from inverter import InversionConfig, invert, reconstruct, resolve_settings
 from inverter.descent import Descent
+from inverter.errors import SettingError
 from inverter.objectives import CVPR_SIGMA_227, image_sigma
 from inverter.parameterisation import FourierBasis, fast_fft_size
 from inverter.representations import get_family, ijcv
@@ -55,9 +56,10 @@ def test_the_method_picks_its_preset_and_is_recorded(tiny_cnn):
     assert overridden.data_weight == 7.0 and overridden.tv_beta == 2.0
 
 
-@pytest.mark.parametrize("phase_change", [False, True])
-def test_the_adaptive_step_follows_a_hand_computed_sequence(phase_change):
-    """On a 1×1×2×2 tensor with no regulariser: G ← μG + g², v ← μv − g/(1/ℓ + √G), x ← x + v, ℓ = rate·H·W.
+@pytest.mark.parametrize("phase_change, size", [(False, 1.0), (True, 1.0), (False, 3.0)])
+def test_the_adaptive_step_follows_a_hand_computed_sequence(phase_change, size):
+    """On a 1×1×2×2 tensor with no regulariser: G ← μG + g², v ← μv − s·g/(1/ℓ + √G), x ← x + v, ℓ = rate·H·W,
+    s the step's size (the schedule's boost; 1 = the authors' step).
     A change of phase (:meth:`Descent.reset_momentum`) zeroes v and keeps G, as the authors' code does."""
     x = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]])
     descent = Descent(x, alpha=6, lambda_alpha=0.0, beta=2, lambda_tv=0.0, inv_sigma0=1.0, momentum=0.9,
@@ -68,10 +70,10 @@ def test_the_adaptive_step_follows_a_hand_computed_sequence(phase_change):
         if phase_change and step == 1:
             descent.reset_momentum()
             v = 0.0
-        descent.step(rate, grad, 0, 0, data_scale=2.0)
+        descent.step(rate, grad, 0, 0, data_scale=2.0, size=size)
         g = 2.0 * grad.double()
         g2 = 0.9 * g2 + g * g
-        v = 0.9 * v - g / (1.0 / (rate * 4) + g2.sqrt())
+        v = 0.9 * v - size * g / (1.0 / (rate * 4) + g2.sqrt())
         expected = expected + v
         torch.testing.assert_close(x.double(), expected, rtol=1e-6, atol=1e-6)
 
@@ -168,3 +170,16 @@ def test_the_uniform_initialisation_is_the_authors(tiny_cnn, photo):
     assert np.quantile(x, 0.95) == pytest.approx(ijcv.B / np.sqrt(3), rel=0.02)
     gaussian = next(invert(tiny_cnn, photo, init="gaussian", **SMALL)).pixels
     assert np.linalg.norm(gaussian) == pytest.approx(image_sigma(3, 32, 32), rel=1e-4)  # the CVPR one: norm σ
+
+
+@pytest.mark.parametrize("init", ["uniform", "gaussian"])
+def test_the_initial_noise_scales_with_init_scale(tiny_cnn, photo, init):
+    """The same noise (the seed's), ``init_scale`` times as large; 0 is refused (a flat start is a
+    stationary point of a bias-free ReLU network such as the tiny one)."""
+    papers = next(invert(tiny_cnn, photo, init=init, **SMALL)).pixels
+    tenth = next(invert(tiny_cnn, photo, init=init, init_scale=0.1, **SMALL)).pixels
+    np.testing.assert_allclose(tenth, 0.1 * papers, rtol=1e-5, atol=1e-4)
+    quiet = reconstruct(tiny_cnn, photo, init=init, init_scale=0.01, method="ijcv", iterations=60, **SMALL)
+    assert quiet.relative_error[0] < 0.5
+    with pytest.raises(SettingError, match="init_scale"):
+        reconstruct(tiny_cnn, photo, init=init, init_scale=0.0, **SMALL)

@@ -9,7 +9,8 @@ import torch
 
 from inverter import engine
 from inverter.representations.base import CNN_PHASES, SHALLOW_PHASES
-from inverter.schedule import learning_rates, phase_starts, scale_phases
+from inverter.descent import Descent
+from inverter.schedule import learning_rates, phase_starts, scale_phases, step_boosts
 
 
 def test_cvpr_cnn_schedule_rates_change_at_the_right_steps():
@@ -63,3 +64,32 @@ def test_momentum_is_zero_right_after_each_rate_change(tiny_cnn, photo, monkeypa
     for step in phase_starts(phases):
         assert seen[step] == 0.0, f"velocity not reset at step {step}"
     assert all(seen[s] > 0 for s in range(10) if s not in phase_starts(phases))
+
+
+def test_the_step_boost_falls_linearly_to_one_over_the_first_phase():
+    assert step_boosts(4.0, ((1.0, 4), (0.1, 2))) == pytest.approx([4.0, 3.25, 2.5, 1.75, 1.0, 1.0])
+    assert step_boosts(0.5, ((1.0, 2),)) == pytest.approx([0.5, 0.75])
+    assert step_boosts(1.0, CNN_PHASES) == [1.0] * 400
+    assert step_boosts(3.0, ()) == []
+
+
+def test_the_engine_steps_with_the_boost_of_each_step(tiny_cnn, photo, monkeypatch):
+    """The multiplier handed to every update is the schedule's, by method; a boost of 1 changes nothing."""
+    sizes: list[float] = []
+    original = Descent.step
+
+    def spy(self, rate, data_grad, top, left, data_scale=1.0, size=1.0):
+        sizes.append(size)
+        return original(self, rate, data_grad, top, left, data_scale, size)
+
+    monkeypatch.setattr(Descent, "step", spy)
+    phases = ((1.0, 4), (0.1, 2))
+    monkeypatch.setattr(tiny_cnn, "preset", dataclasses.replace(tiny_cnn.preset, phases=phases))
+    for method in ("cvpr", "ijcv"):
+        sizes.clear()
+        boosted = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method, step_boost=4.0,
+                                     iterations=6 if method == "cvpr" else None)  # fmt: skip
+        assert sizes == pytest.approx(step_boosts(4.0, boosted.settings.phases)) and sizes[0] == 4.0
+        plain = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method, step_boost=1.0)
+        default = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method)
+        assert np.array_equal(plain.pixels, default.pixels) and not np.array_equal(boosted.pixels, default.pixels)

@@ -54,12 +54,18 @@ class Preset:
         learning_rate: base rate η of the schedule (0.004); the pixel step is η·σ²·∇E.
         phases: ``(multiplier, steps)`` pairs; momentum resets at each change.
         momentum: heavy-ball momentum (0.9).
+        step_boost: the step's multiplier at the first step, falling linearly to 1 by the end of
+            the first phase (:func:`inverter.schedule.step_boosts`); 1, both papers', leaves
+            the steps alone. It matters for the IJCV step, whose size (about one pixel unit per
+            coordinate, set by √G) does not follow the rate.
         jitter: J of IJCV's jitter (1 = off; ``"auto"`` = IJCV's rule); canvas is J − 1 px larger.
         clip: after every step, each pixel's colour vector is scaled down to this norm
             (pixel units). IJCV clips at B+ = 160; the default 255 never touches a valid
             pixel (the largest is about 244) but stops the stiff α-norm from running away
             at deep layers, where plain CVPR descent can diverge. 0 = no clipping.
         init: the initial noise, ``"gaussian"`` (CVPR) or ``"uniform"`` (IJCV).
+        init_scale: the initial noise's size as a multiple of its paper's (1); a start from the
+            image (``init="image"``) is not scaled.
         caricature_weight: C of a caricature (:meth:`for_objective`).
         activation_weight: C of activation maximisation (:meth:`for_objective`), 10⁴/227² for
             every preset and layer. Source: the authors' code (``aravindhm/nnpreimage``,
@@ -84,9 +90,11 @@ class Preset:
     learning_rate: float = 0.004
     phases: tuple[tuple[float, int], ...] = CNN_PHASES
     momentum: float = 0.9
+    step_boost: float = 1.0
     jitter: int | str = 1
     clip: float = 255.0
     init: str = "gaussian"
+    init_scale: float = 1.0
     caricature_weight: float = 1.0
     activation_weight: float = 1e4 / 227**2
     parameterisation: str = "pixels"
