@@ -504,10 +504,6 @@ class InversionConfig:
     momentum: float | None = setting(
         Number(0, 1, high_open=True), "μ of the heavy-ball update", preset=True, metavar="μ", label="Momentum",
         advanced=True, app_range=(0, 0.999))
-    step_boost: float | None = setting(
-        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 by the end of the first phase "
-        "(1 = the papers' steps; the IJCV step's size does not follow η)", preset=True, metavar="S",
-        label="Step boost (first phase)", advanced=True, app_range=(0.1, 20))
     clip: float | None = setting(
         Number(0), "clip each pixel's colour vector to this norm after every step (IJCV: B+ = 160); 0 = off",
         unit="pixel units, 0–255 scale", preset=True, metavar="B+", label="Pixel clip (0–255 units, 0 = off)",
@@ -516,10 +512,6 @@ class InversionConfig:
         Choice(INIT_MODES), "the start: noise, 'gaussian' (CVPR, rescaled to norm σ) or 'uniform' (IJCV, its 95% "
         "quantile at B/√3), or the 'image' itself (caricatures)", preset=True, label="Start from", widget="radio",
         advanced=True)
-    init_scale: float | None = setting(
-        Number(0, low_open=True), "the initial noise's size, as a multiple of the papers' (not 0: a flat start can "
-        "be a stationary point of a ReLU network)", preset=True, metavar="S", label="Initial noise (× the papers')",
-        advanced=True, app_range=(0.001, 10))
     display: str = setting(
         Choice(DISPLAY_MODES), "display mapping: 'minmax' (the paper: add the mean, stretch to [0, 1]) or 'clip'",
         default="minmax", group="output", label="Display", widget="radio", advanced=True)
@@ -557,6 +549,15 @@ class InversionConfig:
         Choice(PARAMETERISATIONS), "what the step is taken on: 'pixels' (the papers) or 'fourier' (decorrelated "
         "Fourier coefficients, as in Olah et al. 2017; the regularisers stay on the image)", preset=True,
         label="Parameterisation", widget="radio", advanced=True)
+    # the later settings, last so that the /invert endpoint's earlier parameters keep their positions
+    step_boost: float | None = setting(
+        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 by the end of the first phase "
+        "(1 = the papers' steps; the IJCV step's size does not follow η)", preset=True, metavar="S",
+        label="Step boost (first phase)", advanced=True, app_range=(0.1, 20))
+    init_scale: float | None = setting(
+        Number(0, low_open=True), "the initial noise's size, as a multiple of the papers' (not 0: a flat start can "
+        "be a stationary point of a ReLU network)", preset=True, metavar="S", label="Initial noise (× the papers')",
+        advanced=True, app_range=(0.001, 10))
 
     def replace(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied."""

@@ -60,20 +60,37 @@ def test_the_report_records_the_preset_that_ran():
     """A run's settings name the preset they came from: the method asked for, or the layer's default."""
     names = {layer: resolve_settings(load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu"),
                                      InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
-    assert names == {"conv1": "default: ijcv", "fire5": "default: ijcv+fourier, no jitter, C = 100",
-                     "fire9": "default: cvpr", "logits": "default: cvpr"}  # fmt: skip
+    assert names == {"conv1": "default: ijcv, quick start", "fire5": "default: ijcv+fourier, no jitter, C = 300, quick start",
+                     "fire9": "default: ijcv+fourier, no jitter, C = 2, quick start", "logits": "default: cvpr"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
 
 
+FOURIER_DEFAULTS = {"fire3": 300.0, "pool3": 600.0, "fire4": 50.0, "fire5": 300.0, "pool5": 200.0, "fire6": 100.0,
+                    "fire7": 50.0, "fire8": 7.0, "fire9": 2.0}  # fmt: skip
+
+
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
-    """fire4 to fire7's defaults (pool3 aside): the IJCV objective with the measured C, no jitter,
-    Fourier coefficients; a parameterisation given explicitly still wins."""
-    for layer, weight in (("fire4", 50.0), ("fire5", 100.0), ("pool5", 100.0), ("fire6", 50.0), ("fire7", 50.0)):
+    """fire3 to fire9's defaults: the IJCV objective with the measured C, no jitter, Fourier
+    coefficients, the quick start; a setting given explicitly still wins."""
+    for layer, weight in FOURIER_DEFAULTS.items():
         rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
         settings = resolve_settings(rep, InversionConfig())
         assert (settings.method, settings.parameterisation, settings.jitter, settings.data_weight) == \
             ("ijcv", "fourier", 1, weight), layer  # fmt: skip
+        assert (settings.step_boost, settings.init_scale) == (2.0, 0.1), layer
         assert settings.iterations == DEFAULT_STEPS
+        assert resolve_settings(rep, InversionConfig(step_boost=1.0, init_scale=1.0)).init_scale == 1.0
         assert resolve_settings(rep, InversionConfig(parameterisation="pixels")).parameterisation == "pixels"
         assert resolve_settings(rep, InversionConfig(method="ijcv")).parameterisation == "pixels"  # the faithful one
+
+
+def test_the_pixel_defaults_are_the_ijcv_preset_with_the_quick_start():
+    """conv1 to fire2 (pool1 with C = 1000); the faithful IJCV method keeps the papers' start."""
+    for layer, weight in (("conv1", 300.0), ("relu1", 300.0), ("pool1", 1000.0), ("fire2", 300.0)):
+        rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
+        settings = resolve_settings(rep, InversionConfig())
+        assert (settings.method, settings.parameterisation, settings.data_weight) == ("ijcv", "pixels", weight), layer
+        assert (settings.step_boost, settings.init_scale, settings.jitter) == (2.0, 0.1, 1), layer
+        faithful = resolve_settings(rep, InversionConfig(method="ijcv"))
+        assert (faithful.step_boost, faithful.init_scale, faithful.data_weight) == (1.0, 1.0, 300.0), layer
