@@ -183,3 +183,20 @@ def test_the_initial_noise_scales_with_init_scale(tiny_cnn, photo, init):
     assert quiet.relative_error[0] < 0.5
     with pytest.raises(SettingError, match="init_scale"):
         reconstruct(tiny_cnn, photo, init=init, init_scale=0.0, **SMALL)
+
+
+@pytest.mark.parametrize("parameterisation", ["pixels", "fourier"])
+def test_the_quick_start_gets_there_sooner_and_ends_no_worse(tiny_cnn, photo, parameterisation):
+    """The step boost and the smaller initial noise (SqueezeNet's defaults' start) on the IJCV method:
+    fewer steps to a fifth of the error (measured: pixels 34 against 49, Fourier 44 against 73), and
+    a final error no higher (measured: 0.126 against 0.131, 0.129 against 0.155)."""
+
+    def curve(**start) -> list[float]:
+        return [float(shot.relative_error[0]) for shot in invert(
+            tiny_cnn, photo, method="ijcv", jitter=1, parameterisation=parameterisation, iterations=120,
+            snapshot_every=1, **SMALL, **start)]  # fmt: skip
+
+    papers, quick = curve(), curve(step_boost=2.0, init_scale=0.1)
+    first = [next(step for step, error in enumerate(errors) if error < 0.2) for errors in (papers, quick)]
+    assert first[1] < 0.8 * first[0], first
+    assert quick[-1] <= papers[-1] * 1.02, (quick[-1], papers[-1])
