@@ -142,10 +142,10 @@ class Descent:
 
         Args:
             rate: learning rate of this step (η, or the IJCV rate before the ``H·W`` factor).
-            size: the update's multiplier (the schedule's step boost): the term added to ``v``
-                is ``size`` times the rule's.
             data_grad: ∇ of the data term w.r.t. the crop ``x[..., top:top+h, left:left+w]``,
                 up to the scalar factor ``data_scale`` (``s``), which costs nothing here.
+            size: the update's multiplier (the schedule's step boost): the term added to ``v``
+                is ``size`` times the rule's.
         """
         height, width = data_grad.shape[-2:]
         velocity = self.velocity.mul_(self.momentum)
