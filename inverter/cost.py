@@ -11,6 +11,9 @@ turns that into seconds on a :class:`Machine`:
               + steps × (FLOPs / compute + bytes / bandwidth + operations × per-op cost)
               + snapshots × per-snapshot cost
 
+where a step's work is Φ's, the engine's update and, for steps on Fourier coefficients, the
+transforms of :mod:`inverter.parameterisation` (:func:`parameterisation_census`).
+
 The three rates of :data:`CPU_THREAD` are fitted (non-negative least squares, relative
 error) to the one-thread per-step times of ``benchmarks/results/speed_cpu.md`` and
 ``speed_timm_cpu.md`` (AlexNet conv1/conv5/fc8, VGG-16 conv3_3/relu5_3, HOG, HOGb, DSIFT,
@@ -32,6 +35,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from .parameterisation import FourierBasis
 from .representations.base import Representation
 
 #: Elementwise operations of one engine step besides Φ (regularisers, momentum, clip:
@@ -144,13 +148,42 @@ def census(representation: Representation, size: tuple[int, int], batch: int = 1
     return cache[key]
 
 
+_PARAMETERISATION_CENSUS: dict[tuple[tuple[int, ...], str], Census] = {}
+
+
+def parameterisation_census(shape: tuple[int, int, int, int], parameterisation: str) -> Census:
+    """What taking the step on ``parameterisation`` adds to one step, for a canvas of ``shape``
+    ``(K, C, H', W')``, counted on ``meta`` tensors like :func:`census`: nothing for pixels; for
+    Fourier coefficients the map ``T`` to the image, its adjoint ``Tᵀ`` and ``T⁻¹`` (the clipped
+    image transformed back: counted at every step, an upper bound), each real FFT of ``N`` values
+    counted as ``2.5·N·log2(N)`` flops (torch's flop counter does not count FFTs)."""
+    key = (tuple(int(s) for s in shape), parameterisation)
+    if parameterisation == "pixels":
+        return Census(0.0, 0.0, 0, 0)
+    if key not in _PARAMETERISATION_CENSUS:
+        basis = FourierBasis(key[0], "meta")
+        counter = _Counter()
+        with counter:
+            image = basis.image(torch.empty(basis.coefficient_shape, device="meta"))
+            basis.adjoint(torch.empty_like(image))
+            basis.coefficients(image)
+        values = key[0][0] * key[0][1] * basis.canvas[0] * basis.canvas[1]
+        flops = 3 * 2.5 * values * math.log2(basis.canvas[0] * basis.canvas[1])
+        _PARAMETERISATION_CENSUS[key] = Census(flops, float(counter.bytes), counter.ops, 0)
+    return _PARAMETERISATION_CENSUS[key]
+
+
 def step_seconds(representation: Representation, settings: Any, machine: Machine) -> float:
-    """Seconds of one optimisation step (Φ's forward and backward for every restart, and the engine's update)."""
+    """Seconds of one optimisation step (Φ's forward and backward for every restart, the engine's
+    update, and the parameterisation's transforms)."""
     height, width = settings.image_size
     work = census(representation, (height, width), settings.restarts)
     canvas = 4.0 * settings.restarts * representation.channels * height * width
-    return (work.flops / machine.flops_per_s + (work.bytes + 3 * ENGINE_SWEEPS * canvas) / machine.bytes_per_s
-            + (work.ops + ENGINE_OPS) * machine.op_s)  # fmt: skip
+    shape = (settings.restarts, representation.channels, height + settings.jitter - 1, width + settings.jitter - 1)
+    extra = parameterisation_census(shape, settings.parameterisation)
+    return ((work.flops + extra.flops) / machine.flops_per_s
+            + (work.bytes + extra.bytes + 3 * ENGINE_SWEEPS * canvas) / machine.bytes_per_s
+            + (work.ops + extra.ops + ENGINE_OPS) * machine.op_s)  # fmt: skip
 
 
 def estimate_seconds(representation: Representation, settings: Any, machine: Machine, *, setup: bool = True) -> float:

@@ -56,6 +56,25 @@ def test_the_estimate_grows_with_every_kind_of_work():
                                  cost.GPU_ASSUMED) > base  # fmt: skip
     # the fixed costs: ZeroGPU's worker start and moving the weights
     assert base > cost.GPU_ASSUMED.setup_s
+    # steps on Fourier coefficients add their transforms
+    assert seconds(iterations=100, restarts=1, image_size=(128, 128), parameterisation="fourier") > base
+
+
+#: What a step on Fourier coefficients adds (ms), one CPU thread, 227 px, from
+#: benchmarks/results/speed_methods_cpu.md: the `…+fourier` candidate's ms/step less its pixel twin's
+#: (cvpr and ijcv), at AlexNet conv1, SqueezeNet fire3 and fire9 (colour), and HOG (grey).
+MEASURED_FOURIER_EXTRA_MS = {3: (2.1, 2.2, 2.1, 1.9, 3.0, 2.0), 1: (1.3, 0.8)}
+
+
+@pytest.mark.parametrize("channels", list(MEASURED_FOURIER_EXTRA_MS))
+def test_the_fourier_transforms_cost_what_the_speed_benchmark_measured(channels):
+    extra = cost.parameterisation_census((1, channels, 227, 227), "fourier")
+    machine = cost.CPU_THREAD
+    predicted = extra.flops / machine.flops_per_s + extra.bytes / machine.bytes_per_s + extra.ops * machine.op_s
+    measured = MEASURED_FOURIER_EXTRA_MS[channels]
+    ratio = predicted / (sum(measured) / len(measured) / 1000)
+    assert 0.7 < ratio < 1.6, ratio  # measured: 1.28 (colour), 1.52 (grey): T⁻¹ is counted at every step
+    assert cost.parameterisation_census((1, channels, 227, 227), "pixels") == cost.Census(0.0, 0.0, 0, 0)
 
 
 #: Bare forward + backward per step (ms), one CPU thread, batch 1, from benchmarks/results/speed_cpu.md and
