@@ -110,6 +110,29 @@ GPU_ASSUMED = Machine(
 )
 
 
+class _GlobalOnly:
+    """Stands in for :class:`FlopCounterMode`'s module tracker, which attributes counts to modules
+    by process-wide module hooks: while it is on they reach the forward passes of inversions running
+    in other threads (the app's) and break their backward ("A leaf node was passed to
+    _will_engine_execute_node…"). The census needs the total only, which the tracker files under
+    ``"Global"``; the counting itself (a dispatch mode) stays in its own thread."""
+
+    parents = ("Global",)
+
+    def __enter__(self) -> "_GlobalOnly":
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
+def _flop_counter() -> FlopCounterMode:
+    """torch's flop counter, without its module tracker (:class:`_GlobalOnly`)."""
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _GlobalOnly()
+    return counter
+
+
 class _Counter(TorchDispatchMode):
     """Counts operations and the bytes they touch (views excluded)."""
 
@@ -139,7 +162,7 @@ def census(representation: Representation, size: tuple[int, int], batch: int = 1
         tensors = dict(itertools.chain(representation.named_parameters(), representation.named_buffers()))
         meta = {name: torch.empty_like(t, device="meta") for name, t in tensors.items()}
         pixels = torch.empty((key[1], representation.channels, *key[0]), device="meta", requires_grad=True)
-        flops, counter = FlopCounterMode(display=False), _Counter()
+        flops, counter = _flop_counter(), _Counter()
         with flops, counter, torch.enable_grad():
             code = torch.func.functional_call(representation, meta, (pixels,))
             code.backward(torch.empty_like(code))

@@ -190,3 +190,25 @@ def test_off_zerogpu_there_is_no_cap_unless_one_is_set(monkeypatch):
         zerogpu.check_budget(60.5)
     assert zerogpu.machine().flops_per_s >= cost.CPU_THREAD.flops_per_s
     assert torch.get_num_threads() >= 1
+
+
+def test_a_census_leaves_inversions_in_other_threads_alone(tiny_cnn, photo):
+    """The app counts a run's cost while other visitors' inversions run: the flop counter must not
+    reach into their passes (torch's module tracker hooks every module of the process)."""
+    import threading
+
+    from inverter import reconstruct
+
+    errors: list[BaseException] = []
+
+    def invert_elsewhere() -> None:
+        try:
+            reconstruct(tiny_cnn, photo, image_size=(16, 16), iterations=3, device="cpu")
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    with cost._flop_counter():
+        worker = threading.Thread(target=invert_elsewhere)
+        worker.start()
+        worker.join()
+    assert not errors, errors
