@@ -83,13 +83,12 @@ def test_the_engine_steps_with_the_boost_of_each_step(tiny_cnn, photo, monkeypat
         return original(self, rate, data_grad, top, left, data_scale, size)
 
     monkeypatch.setattr(Descent, "step", spy)
-    phases = ((1.0, 4), (0.1, 2))
-    monkeypatch.setattr(tiny_cnn, "preset", dataclasses.replace(tiny_cnn.preset, phases=phases))
-    for method in ("cvpr", "ijcv"):
+    for method in ("cvpr", "ijcv"):  # the IJCV preset's 300 + 50 steps stretched to 6: 5 + 1
+        small = dict(image_size=(16, 16), method=method, iterations=6)
         sizes.clear()
-        boosted = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method, step_boost=4.0,
-                                     iterations=6 if method == "cvpr" else None)  # fmt: skip
-        assert sizes == pytest.approx(step_boosts(4.0, boosted.settings.phases)) and sizes[0] == 4.0
-        plain = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method, step_boost=1.0)
-        default = engine.reconstruct(tiny_cnn, photo, image_size=(16, 16), method=method)
+        boosted = engine.reconstruct(tiny_cnn, photo, step_boost=4.0, **small)
+        assert len(boosted.settings.phases) == 2 and sizes == pytest.approx(step_boosts(4.0, boosted.settings.phases))
+        assert sizes[0] == 4.0
+        plain = engine.reconstruct(tiny_cnn, photo, step_boost=1.0, **small)
+        default = engine.reconstruct(tiny_cnn, photo, **small)
         assert np.array_equal(plain.pixels, default.pixels) and not np.array_equal(boosted.pixels, default.pixels)

@@ -285,7 +285,7 @@ VGG16 = register_cnn(
 #: * fire8, relu10, logits: the CVPR preset — every Fourier candidate there ends lower but below its
 #:   likeness (fire8 on six photographs, C = 7: 17.9 % / 0.380 against 27.5 % / 0.383).
 SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
-    "conv1": quick_ijcv, "relu1": quick_ijcv, "pool1": lambda cvpr: quick_ijcv(cvpr, 1000.0), "fire2": quick_ijcv,
+    "conv1": quick_ijcv, "relu1": quick_ijcv, "pool1": partial(quick_ijcv, data_weight=1000.0), "fire2": quick_ijcv,
     **{layer: partial(fourier_ijcv, data_weight=weight) for layer, weight in (
         ("fire3", 300.0), ("pool3", 300.0), ("fire4", 150.0), ("fire5", 300.0), ("pool5", 200.0), ("fire6", 200.0),
         ("fire7", 50.0), ("fire9", 2.0), ("conv10", 2.0))},
