@@ -166,30 +166,35 @@ def per_step_table(rows: list[Row], before: str | None = None) -> str:
 
 
 def candidates_table(names: list[str], candidates: list[harness.Candidate], device: torch.device, image: np.ndarray,
-                     rounds: int, budget_s: float, cap: int, weights: str) -> tuple[str, list[tuple[str, str, bool]]]:
+                     rounds: int, budget_s: float, cap: int, weights: str, before: tuple[str, Callable] | None = None,
+                     ) -> tuple[str, list[tuple[str, str, bool]]]:  # fmt: skip
     """Per-step ratio invert ÷ bare fwd+bwd of every candidate's settings, all of one representation interleaved
-    with one bare baseline; returns the table and the (target, measured, holds) rows."""
+    with one bare baseline; returns the table and the (target, measured, holds) rows. ``before`` = (revision,
+    its ``invert``): every candidate also runs on that engine (a column ``label@revision``), interleaved too."""
+    engines = [("", invert)] + ([(f"@{before[0]}", before[1])] if before else [])
+    columns = [(f"{c.label}{suffix}", c, engine) for c in candidates for suffix, engine in engines]
     lines = ["| representation | steps/block | fwd+bwd ms/step | " + " | ".join(
-        f"`{c.label}` ms/step, ratio (min–max)" for c in candidates) + " |",
-        "|---|---:|---:|" + "---:|" * len(candidates)]  # fmt: skip
+        f"`{label}` ms/step, ratio (min–max)" for label, _, _ in columns) + " |",
+        "|---|---:|---:|" + "---:|" * len(columns)]  # fmt: skip
     targets = []
     for name in names:
         rep = representation(name, device, weights)
         size = SHALLOW_SIZE if rep.channels == 1 else None
         steps = steps_per_block(rep, image, device, budget_s, cap, size)
         workloads = {"baseline": baseline_blocks(rep, image, steps, 1, device, size)}
-        for c in candidates:
-            workloads[c.label] = engine_blocks(rep, image, steps, 1, device, size, overrides=c.overrides)
+        for label, c, engine in columns:
+            workloads[label] = engine_blocks(rep, image, steps, 1, device, size, engine=engine, overrides=c.overrides)
         times = interleave(workloads, rounds, device)
         cells = []
-        for c in candidates:
-            per_round = ratios(times[c.label], times["baseline"])
+        for label, _, engine in columns:
+            per_round = ratios(times[label], times["baseline"])
             target = SHALLOW_TARGET if rep.channels == 1 else CNN_TARGET
-            cells.append(f"{1e3 * median(times[c.label]):.1f}, **{median(per_round):.3f}** ({spread(per_round)})")
-            targets.append((f"per-step ratio `{name}` `{c.label}` ≤ {target}", f"{median(per_round):.3f}",
-                            median(per_round) <= target))
+            cells.append(f"{1e3 * median(times[label]):.1f}, **{median(per_round):.3f}** ({spread(per_round)})")
+            if engine is invert:
+                targets.append((f"per-step ratio `{name}` `{label}` ≤ {target}", f"{median(per_round):.3f}",
+                                median(per_round) <= target))
         lines.append(f"| `{name}` | {steps} | {1e3 * median(times['baseline']):.1f} | " + " | ".join(cells) + " |")
-        log(f"  {name}: " + ", ".join(f"{c.label} {cell}" for c, cell in zip(candidates, cells)))
+        log(f"  {name}: " + ", ".join(f"{label} {cell}" for (label, _, _), cell in zip(columns, cells)))
     return "\n".join(lines), targets
 
 
@@ -397,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     if candidates:
         log("per-step by candidate")
         table, targets = candidates_table(cnn_names + shallow, candidates, device, image, args.rounds, budget, cap,
-                                          args.weights)
+                                          args.weights, (args.against, before) if before else None)
         section("Per-step time by settings: `invert()` with each candidate vs bare forward + backward (batch 1)",
                 table + "\n\nEach candidate's engine and the bare baseline take turns block by block; ratio = "
                 "invert / fwd+bwd per round, median (min–max) over rounds. The schedule is stretched so that the "

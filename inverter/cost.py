@@ -177,9 +177,9 @@ _PARAMETERISATION_CENSUS: dict[tuple[tuple[int, ...], str], Census] = {}
 def parameterisation_census(shape: tuple[int, int, int, int], parameterisation: str) -> Census:
     """What taking the step on ``parameterisation`` adds to one step, for a canvas of ``shape``
     ``(K, C, H', W')``, counted on ``meta`` tensors like :func:`census`: nothing for pixels; for
-    Fourier coefficients the map ``T`` to the image, its adjoint ``Tᵀ`` and ``T⁻¹`` (the clipped
-    image transformed back: counted at every step, an upper bound), each real FFT of ``N`` values
-    counted as ``2.5·N·log2(N)`` flops (torch's flop counter does not count FFTs)."""
+    Fourier coefficients the map ``T`` to the image, its adjoint ``Tᵀ`` and the two passes that
+    keep what the clip took off (:class:`inverter.descent.Descent`), each real FFT of ``N``
+    values counted as ``2.5·N·log2(N)`` flops (torch's flop counter does not count FFTs)."""
     key = (tuple(int(s) for s in shape), parameterisation)
     if parameterisation == "pixels":
         return Census(0.0, 0.0, 0, 0)
@@ -189,9 +189,10 @@ def parameterisation_census(shape: tuple[int, int, int, int], parameterisation: 
         with counter:
             image = basis.image(torch.empty(basis.coefficient_shape, device="meta"))
             basis.adjoint(torch.empty_like(image))
-            basis.coefficients(image)
+            clipped = torch.empty_like(image)
+            clipped.sub_(image).add_(image)
         values = key[0][0] * key[0][1] * basis.canvas[0] * basis.canvas[1]
-        flops = 3 * 2.5 * values * math.log2(basis.canvas[0] * basis.canvas[1])
+        flops = 2 * 2.5 * values * math.log2(basis.canvas[0] * basis.canvas[1])
         _PARAMETERISATION_CENSUS[key] = Census(flops, float(counter.bytes), counter.ops, 0)
     return _PARAMETERISATION_CENSUS[key]
 

@@ -45,20 +45,26 @@ class Descent:
         pixels: ``H·W`` of the pre-image, the IJCV rule's rate factor.
         parameterisation: ``"pixels"`` (the step is taken on ``x``) or ``"fourier"`` (on the
             coefficients of :class:`inverter.parameterisation.FourierBasis`, ``x`` following).
+        spectrum_decay: γ of the Fourier basis's frequency scale (ignored on pixels).
     """
 
     def __init__(self, x: torch.Tensor, *, alpha: float, lambda_alpha: float, beta: float, lambda_tv: float,
                  inv_sigma0: float, momentum: float, sigma: float, clip: float | None, rule: str = "cvpr",
-                 pixels: int = 1, parameterisation: str = "pixels") -> None:  # fmt: skip
+                 pixels: int = 1, parameterisation: str = "pixels", spectrum_decay: float = 1.0) -> None:  # fmt: skip
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
         if parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}")
         self.x = x
         self.rule, self.pixels = rule, int(pixels)
-        self.basis = FourierBasis(tuple(x.shape), x.device) if parameterisation == "fourier" else None
+        self.basis = (FourierBasis(tuple(x.shape), x.device, spectrum_decay) if parameterisation == "fourier"
+                      else None)  # fmt: skip
         # the variable the step is taken on: the image itself, or its coefficients
         self.variable = x if self.basis is None else self.basis.coefficients(x)
+        # On coefficients, x = T(p) + D: D sums what the clips took off (image units). It stands
+        # for transforming every clipped image back (p ← T⁻¹(x), an FFT a step): T(T⁻¹(D)) = D, so
+        # the images are the same, and p's other part, outside the image, never reaches x.
+        self._clipped = torch.zeros_like(x) if self.basis is not None and clip is not None else None
         self.velocity = torch.zeros_like(self.variable)
         fused = self.basis is None and rule == "cvpr"  # the fast path: every term straight into v
         self._gradient = None if fused else torch.empty_like(x)  # ∇_x E, formed in full
@@ -169,16 +175,20 @@ class Descent:
                 velocity.addcdiv_(gradient, denominator, value=-size)
         self.variable.add_(velocity)
         if self.basis is not None:
-            self.x.copy_(self.basis.image(self.variable))
+            image = self.basis.image(self.variable)
+            if self._clipped is None:
+                self.x.copy_(image)
+            else:
+                torch.add(image, self._clipped, out=self.x)
         self._norm2_valid = False
         if self.clip is not None:
             # scale = min(clip/‖x_pixel‖, 1) = clip/√max(S, clip²); afterwards S = min(S, clip²)
             norm2 = self._colour_norm2()
             clip2 = self.clip * self.clip
-            # on coefficients, a clip costs a transform back: only when a pixel is over (one sync)
-            if self.basis is None or bool((norm2 > clip2).any()):
-                scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
-                self.x.mul_(scale)
-                norm2.clamp_(max=clip2)
-                if self.basis is not None:  # the coefficients of the clipped image
-                    self.variable.copy_(self.basis.coefficients(self.x))
+            scale = torch.clamp(norm2, min=clip2, out=self._weight).rsqrt_().mul_(self.clip)
+            if self._clipped is not None:
+                self._clipped.sub_(self.x)
+            self.x.mul_(scale)
+            if self._clipped is not None:
+                self._clipped.add_(self.x)
+            norm2.clamp_(max=clip2)

@@ -257,7 +257,7 @@ def invert(
     descent = Descent(x, alpha=settings.alpha, lambda_alpha=lambda_alpha, beta=settings.tv_beta,
                       lambda_tv=lambda_tv, inv_sigma0=inv_sigma0, momentum=settings.momentum, sigma=sigma,
                       clip=settings.clip or None, rule=settings.method, pixels=height * width,
-                      parameterisation=settings.parameterisation)
+                      parameterisation=settings.parameterisation, spectrum_decay=settings.spectrum_decay)
 
     def terms(codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The objective's terms per restart, ``[K]`` each (only at snapshots)."""

@@ -2,12 +2,13 @@
 
 With ``"fourier"`` the descent runs on coefficients ``p`` and the image is
 ``x = T(p) = M · crop(irfft2(S ⊙ p))`` per pixel, as in Olah et al.'s feature visualisation
-("Feature Visualization", Distill 2017): ``S`` scales each frequency by ``1/max(f, 1/n)``
-(so that every frequency has the same share of the step: natural images' spectra fall as
-``1/f``), ``M`` is the square root of ImageNet's colour covariance (so that steps are taken
-in decorrelated colour), and ``crop`` keeps the top-left ``H×W`` of a canvas ``H'×W'`` of fast
-FFT sizes. ``T`` is linear and has a right inverse (zero padding); the objective and its
-regularisers stay on the image ``x``, their gradient reaches ``p`` through ``Tᵀ``.
+("Feature Visualization", Distill 2017): ``S`` scales each frequency by ``1/max(f, 1/n)^γ``,
+γ = 1 theirs (so that every frequency has the same share of the step: natural images' spectra
+fall as ``1/f``; γ is the ``spectrum_decay`` setting), ``M`` is the square root of ImageNet's
+colour covariance (so that steps are taken in decorrelated colour), and ``crop`` keeps the
+top-left ``H×W`` of a canvas ``H'×W'`` of fast FFT sizes. ``T`` is linear and has a right
+inverse (zero padding); the objective and its regularisers stay on the image ``x``, their
+gradient reaches ``p`` through ``Tᵀ``.
 
 Shapes: images ``[K, C, H, W]`` in pixel units; coefficients ``[K, C, H', W'//2 + 1]`` complex,
 stored as ``[K, C, H', W'//2 + 1, 2]`` real.
@@ -48,9 +49,13 @@ class FourierBasis:
     Args:
         shape: ``(K, C, H, W)`` of the images.
         device: where the tensors live.
+        decay: γ of the frequency scale ``S = 1/max(f, 1/n)^γ``: 1 is Olah et al.'s (every
+            frequency an equal share of the step for a ``1/f`` spectrum); a larger γ gives the low
+            frequencies, the layout, a larger share and smooths the pre-image; 0 scales none.
     """
 
-    def __init__(self, shape: tuple[int, int, int, int], device: torch.device | str = "cpu") -> None:
+    def __init__(self, shape: tuple[int, int, int, int], device: torch.device | str = "cpu",
+                 decay: float = 1.0) -> None:  # fmt: skip
         k, c, h, w = shape
         self.shape = shape
         self.canvas = (fast_fft_size(h), fast_fft_size(w))
@@ -58,8 +63,15 @@ class FourierBasis:
         fx = torch.fft.rfftfreq(self.canvas[1], device=device)[None, :]
         frequency = torch.sqrt(fx * fx + fy * fy)
         # the scale, normalised so that T keeps the image's overall size (rms over frequencies = 1)
-        scale = 1.0 / torch.clamp(frequency, min=1.0 / max(self.canvas))
-        self.scale = (scale / scale.square().mean().sqrt())[None, None, :, :, None]
+        scale = torch.clamp(frequency, min=1.0 / max(self.canvas)) ** -float(decay)
+        scale = (scale / scale.square().mean().sqrt())[None, None, :, :, None]
+        # both parts of a coefficient at once: an innermost broadcast axis is several times slower
+        self.scale = scale.expand(1, 1, *scale.shape[2:4], 2).contiguous()
+        # Tᵀ's scale: the columns that irfft2 counts twice (every one but the zero and, for an
+        # even width, the last frequency) doubled
+        twice = self.canvas[1] - scale.shape[3]
+        self._adjoint_scale = self.scale.clone()
+        self._adjoint_scale[:, :, :, 1 : 1 + twice] *= 2
         colours = COLOUR_BASIS.to(device) if c == 3 else torch.eye(c, device=device)
         self.colours, self.colours_inverse = colours, torch.linalg.inv(colours)
 
@@ -74,7 +86,7 @@ class FourierBasis:
 
     def image(self, coefficients: torch.Tensor) -> torch.Tensor:
         """``T(p)``: ``[K, C, H', W'//2+1, 2]`` coefficients → ``[K, C, H, W]`` image."""
-        spectrum = torch.view_as_complex((coefficients * self.scale).contiguous())
+        spectrum = torch.view_as_complex(coefficients * self.scale)
         pixels = torch.fft.irfft2(spectrum, s=self.canvas, norm="ortho")[..., : self.shape[2], : self.shape[3]]
         return torch.einsum("ij,kjhw->kihw", self.colours, pixels)
 
@@ -92,8 +104,4 @@ class FourierBasis:
         transform it needs.
         """
         pixels = self._pad(torch.einsum("ji,kjhw->kihw", self.colours, gradient))
-        spectrum = torch.fft.rfft2(pixels, norm="ortho")
-        twice = self.canvas[1] - spectrum.shape[-1]
-        if twice > 0:
-            spectrum[..., 1 : 1 + twice] *= 2
-        return torch.view_as_real(spectrum) * self.scale
+        return torch.view_as_real(torch.fft.rfft2(pixels, norm="ortho")) * self._adjoint_scale

@@ -558,6 +558,10 @@ class InversionConfig:
         Number(0, low_open=True), "the initial noise's size, as a multiple of the papers' (not 0: a flat start can "
         "be a stationary point of a ReLU network)", preset=True, metavar="S", label="Initial noise (× the papers')",
         advanced=True, app_range=(0.001, 10))
+    spectrum_decay: float | None = setting(
+        Number(0), "γ of the Fourier parameterisation's frequency scale 1/f^γ (1 = Olah et al.'s; larger favours "
+        "the low frequencies, a smoother pre-image; ignored on pixels)", preset=True, metavar="γ",
+        label="Fourier spectrum decay γ", advanced=True, app_range=(0, 3))
 
     def replace(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied."""

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from inverter import invert
-from inverter.descent import Descent
+from inverter.descent import RULES, Descent
 from inverter.objectives import alpha_norm, total_variation
+from inverter.parameterisation import FourierBasis
 
 C0 = 1.0 / 27098.1157
 
@@ -50,6 +51,38 @@ def test_step_is_heavy_ball_with_clip_and_keeps_its_cached_colour_norms_right(si
     assert x.norm(dim=1).max() <= 120.0 + 1e-9
     # the α-norm of the next step reuses Σ_c x² from the clip: it must be that of the clipped x
     torch.testing.assert_close(descent._colour_norm2(), x.square().sum(dim=1, keepdim=True))
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_fourier_steps_give_the_images_of_transforming_every_clipped_image_back(rule):
+    """On coefficients the descent keeps what the clips took off beside ``p`` instead of
+    transforming each clipped image back (``p ← T⁻¹(clip(T(p)))``, an FFT a step): the images
+    must be those of the written-out loop that does transform back, step by step."""
+    gen = torch.Generator().manual_seed(2)
+    shape, clip, rate = (2, 3, 12, 10), 50.0, 0.7
+    x = torch.randn(*shape, generator=gen) * 30
+    descent = Descent(x.clone(), alpha=6.0, lambda_alpha=0.0, beta=2.0, lambda_tv=0.0, inv_sigma0=C0,
+                      momentum=0.9, sigma=1.0, clip=clip, rule=rule, pixels=120, parameterisation="fourier")
+    basis = FourierBasis(shape)
+    p = basis.coefficients(x)
+    velocity, squares = torch.zeros_like(p), torch.zeros_like(p)
+    clipped_steps = 0
+    for _ in range(8):
+        data_grad = torch.randn(*shape, generator=gen) * 40
+        descent.step(rate, data_grad, 0, 0)
+        gradient = basis.adjoint(data_grad)
+        if rule == "cvpr":
+            velocity = 0.9 * velocity - rate * gradient
+        else:
+            squares = 0.9 * squares + gradient**2
+            velocity = 0.9 * velocity - gradient / (1 / (rate * 120) + squares.sqrt())
+        image = basis.image(p + velocity)
+        norms = image.norm(dim=1, keepdim=True)
+        clipped_steps += int((norms > clip).any())
+        image = image * torch.clamp(clip / norms, max=1.0)
+        p = basis.coefficients(image)
+        torch.testing.assert_close(descent.x, image, rtol=1e-4, atol=1e-3)  # float32, pixels up to 50
+    assert clipped_steps >= 4  # the clip did bind
 
 
 def test_snapshots_own_their_pixels(tiny_cnn, photo):

@@ -138,9 +138,10 @@ def test_ijcv_lowers_the_error_by_a_large_factor_deterministically(tiny_cnn, pho
     assert np.array_equal(runs[0].pixels, runs[1].pixels)
 
 
+@pytest.mark.parametrize("decay", [1.0, 1.5])
 @pytest.mark.parametrize("shape", [(2, 3, 12, 10), (1, 3, 11, 9), (2, 1, 8, 7), (1, 3, 9, 15)])  # fast and slow sizes
-def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose(shape):
-    basis = FourierBasis(shape)
+def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose(shape, decay):
+    basis = FourierBasis(shape, decay=decay)
     gen = torch.Generator().manual_seed(0)
     image = torch.randn(*shape, generator=gen)
     torch.testing.assert_close(basis.image(basis.coefficients(image)), image, atol=1e-5, rtol=1e-5)
@@ -151,6 +152,32 @@ def test_the_fourier_basis_is_invertible_and_its_adjoint_is_its_transpose(shape)
     probe = torch.zeros_like(q, requires_grad=True)
     (traced,) = torch.autograd.grad(basis.image(probe), probe, grad_outputs=g)
     torch.testing.assert_close(basis.adjoint(g), traced, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5, 2.0])
+def test_the_fourier_scale_falls_as_the_spectrum_decays_power_of_the_frequency(decay):
+    basis = FourierBasis((1, 3, 30, 30), decay=decay)  # a fast size: the canvas is the image
+    scale = basis.scale[0, 0, :, :, 0]  # [H', W'//2 + 1], frequencies k/30
+    assert float(scale[0, 3] / scale[0, 1]) == pytest.approx(3.0**-decay, rel=1e-5)
+    assert float(scale[4, 0] / scale[0, 2]) == pytest.approx(2.0**-decay, rel=1e-5)
+    assert float(scale[0, 0]) == pytest.approx(float(scale[0, 1]), rel=1e-5)  # the mean as the lowest frequency
+    assert float(scale.square().mean()) == pytest.approx(1.0, rel=1e-5)  # T keeps the image's overall size
+    assert torch.equal(basis.scale[..., 0], basis.scale[..., 1])  # both parts of a coefficient
+
+
+def test_a_larger_spectrum_decay_gives_a_smoother_pre_image(tiny_cnn, photo):
+    """The setting reaches the engine's basis: from the same seed, after the same steps, the
+    pre-image's mean squared neighbour difference over its mean square falls as γ rises (from a
+    hundredth of the noise, so that the steps, not the start, make the image)."""
+
+    def roughness(decay: float) -> float:
+        x = reconstruct(tiny_cnn, photo, method="ijcv", parameterisation="fourier", spectrum_decay=decay,
+                        jitter=1, init_scale=0.01, iterations=30, **SMALL).pixels[0].astype(np.float64)  # fmt: skip
+        x = x - x.mean(axis=(1, 2), keepdims=True)
+        return float((np.diff(x, axis=1) ** 2).mean() + (np.diff(x, axis=2) ** 2).mean()) / float((x**2).mean())
+
+    rough = [roughness(decay) for decay in (0.5, 1.0, 2.0)]
+    assert rough[0] > rough[1] > rough[2], rough
 
 
 def test_the_fourier_canvas_has_fast_fft_sizes():

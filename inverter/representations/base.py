@@ -77,6 +77,8 @@ class Preset:
             the authors': their C is larger at shallow layers (AlexNet's conv1, rf = 11: 10⁴/121).
         parameterisation: what the step is taken on, ``"pixels"`` (both papers) or ``"fourier"``
             (:mod:`inverter.parameterisation`; some measured defaults).
+        spectrum_decay: γ of the Fourier coefficients' frequency scale ``1/f^γ`` (1: Olah et
+            al.'s); a larger γ favours the low frequencies, the layout. Ignored on pixels.
         name: what the preset is called in reports (``"cvpr"``, ``"ijcv"``, ``"fast"``, or a
             measured default's name): a label only, it sets nothing.
     """
@@ -98,6 +100,7 @@ class Preset:
     caricature_weight: float = 1.0
     activation_weight: float = 1e4 / 227**2
     parameterisation: str = "pixels"
+    spectrum_decay: float = 1.0
     name: str = "cvpr"
 
     @property

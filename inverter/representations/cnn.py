@@ -177,12 +177,13 @@ def quick_ijcv(cvpr: Preset, data_weight: float | None = None, steps: int = DEFA
     return replace(journal, data_weight=weight, name=named, **QUICK_START)
 
 
-def fourier_ijcv(cvpr: Preset, data_weight: float, steps: int = DEFAULT_STEPS) -> Preset:
+def fourier_ijcv(cvpr: Preset, data_weight: float, steps: int = DEFAULT_STEPS, spectrum_decay: float = 1.0) -> Preset:
     """:func:`quick_ijcv` with data weight ``data_weight``, without jitter, its steps taken on
-    decorrelated Fourier coefficients (:mod:`inverter.parameterisation`): the layout comes first,
-    then the detail."""
+    decorrelated Fourier coefficients (:mod:`inverter.parameterisation`) whose frequency scale falls
+    as ``1/f^spectrum_decay``: the layout comes first, then the detail."""
+    decay = "" if spectrum_decay == 1.0 else f", γ = {spectrum_decay:g}"
     return replace(quick_ijcv(cvpr, data_weight, steps), jitter=1, parameterisation="fourier",
-                   name=f"ijcv+fourier, no jitter, C = {data_weight:g}, quick start")
+                   spectrum_decay=spectrum_decay, name=f"ijcv+fourier, no jitter, C = {data_weight:g}{decay}, quick start")
 
 
 def build_truncated(
