@@ -20,8 +20,7 @@ def test_squeezenet_defaults_are_the_measured_ones_and_the_methods_stay_faithful
         expected = SQUEEZENET_DEFAULTS[spec.name](cvpr) if spec.name in SQUEEZENET_DEFAULTS else cvpr
         assert spec.default == expected, spec.name
         assert spec.default.iterations == DEFAULT_STEPS, "a default compares with the CVPR preset step for step"
-    for layer in ("fire8", "relu10", "logits"):  # nothing beat it there
-        assert family.layer(layer).default == family.layer(layer).presets["cvpr"], layer
+    assert family.layer("logits").default == family.layer("logits").presets["cvpr"]  # nothing beat it there
 
 
 @pytest.mark.parametrize("family", ["alexnet", "vgg16"])
@@ -61,37 +60,37 @@ def test_the_report_records_the_preset_that_ran():
     """A run's settings name the preset they came from: the method asked for, or the layer's default."""
     names = {layer: resolve_settings(load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu"),
                                      InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
-    assert names == {"conv1": "default: ijcv, quick start", "fire5": "default: ijcv+fourier, no jitter, C = 300, quick start",
-                     "fire9": "default: ijcv+fourier, no jitter, C = 2, quick start", "logits": "default: cvpr"}  # fmt: skip
+    assert names == {"conv1": "default: ijcv+fourier, no jitter, C = 10000, γ = 1.5, no clip, quick start",
+                     "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
+                     "fire9": "default: ijcv+fourier, no jitter, C = 20, γ = 1.5, no clip, quick start",
+                     "logits": "default: cvpr"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
 
 
-FOURIER_DEFAULTS = {"fire3": 300.0, "pool3": 300.0, "fire4": 150.0, "fire5": 300.0, "pool5": 200.0, "fire6": 200.0,
-                    "fire7": 50.0, "fire9": 2.0, "conv10": 2.0}  # fmt: skip
+#: layer: C of its Fourier default (γ = 1.5, no jitter, no pixel clip)
+FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2": 10000.0, "fire3": 1000.0,
+                    "pool3": 3000.0, "fire4": 1000.0, "fire5": 2000.0, "pool5": 2000.0, "fire6": 800.0,
+                    "fire7": 800.0, "fire8": 20.0, "fire9": 20.0, "conv10": 8.0, "relu10": 10.0}  # fmt: skip
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
-    """fire3 to conv10's defaults (fire8 aside): the IJCV objective with the measured C, no jitter,
-    Fourier coefficients, the quick start; a setting given explicitly still wins."""
+    """conv1 to relu10's defaults: the IJCV objective with the measured C on Fourier coefficients
+    with the steeper spectrum, no jitter, no pixel clip, the quick start; a setting given explicitly
+    still wins, and the faithful IJCV method keeps its clip at B+."""
+    assert set(FOURIER_DEFAULTS) == {spec.name for spec in get_family("squeezenet1_1").layers} - {"logits"}
     for layer, weight in FOURIER_DEFAULTS.items():
         rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
         settings = resolve_settings(rep, InversionConfig())
         assert (settings.method, settings.parameterisation, settings.jitter, settings.data_weight) == \
             ("ijcv", "fourier", 1, weight), layer  # fmt: skip
-        assert (settings.step_boost, settings.init_scale) == (2.0, 0.1), layer
+        assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip) == \
+            (2.0, 0.1, 1.5, 0.0), layer  # fmt: skip
+        assert resolve_settings(rep, InversionConfig(spectrum_decay=1.0, clip=160.0)).clip == 160.0
+        assert resolve_settings(rep, InversionConfig(method="ijcv")).clip == ijcv.B_PLUS
         assert settings.iterations == DEFAULT_STEPS
         assert resolve_settings(rep, InversionConfig(step_boost=1.0, init_scale=1.0)).init_scale == 1.0
         assert resolve_settings(rep, InversionConfig(parameterisation="pixels")).parameterisation == "pixels"
-        assert resolve_settings(rep, InversionConfig(method="ijcv")).parameterisation == "pixels"  # the faithful one
-
-
-def test_the_pixel_defaults_are_the_ijcv_preset_with_the_quick_start():
-    """conv1 to fire2 (pool1 with C = 1000); the faithful IJCV method keeps the papers' start."""
-    for layer, weight in (("conv1", 300.0), ("relu1", 300.0), ("pool1", 1000.0), ("fire2", 300.0)):
-        rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
-        settings = resolve_settings(rep, InversionConfig())
-        assert (settings.method, settings.parameterisation, settings.data_weight) == ("ijcv", "pixels", weight), layer
-        assert (settings.step_boost, settings.init_scale, settings.jitter) == (2.0, 0.1, 1), layer
-        faithful = resolve_settings(rep, InversionConfig(method="ijcv"))
-        assert (faithful.step_boost, faithful.init_scale, faithful.data_weight) == (1.0, 1.0, 300.0), layer
+        faithful = resolve_settings(rep, InversionConfig(method="ijcv"))  # the journal's preset, as it was
+        assert (faithful.parameterisation, faithful.step_boost, faithful.init_scale, faithful.spectrum_decay) == \
+            ("pixels", 1.0, 1.0, 1.0), layer  # fmt: skip
