@@ -62,7 +62,8 @@ def test_the_report_records_the_preset_that_ran():
                                      InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
     assert names == {"conv1": "default: ijcv+fourier, no jitter, C = 10000, γ = 1.5, no clip, quick start",
                      "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
-                     "fire9": "default: ijcv+fourier, no jitter, C = 20, γ = 1.5, no clip, quick start",
+                     "fire9": "default: ijcv+fourier, no jitter, C = 20, γ = 1.5, no clip, quick start "
+                              "(step boost 3)",
                      "logits": "default: cvpr"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
@@ -84,8 +85,9 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
         settings = resolve_settings(rep, InversionConfig())
         assert (settings.method, settings.parameterisation, settings.jitter, settings.data_weight) == \
             ("ijcv", "fourier", 1, weight), layer  # fmt: skip
+        boost = 3.0 if layer in ("fire7", "fire9") else 2.0  # measured: sooner and no worse there
         assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip) == \
-            (2.0, 0.1, 1.5, 0.0), layer  # fmt: skip
+            (boost, 0.1, 1.5, 0.0), layer  # fmt: skip
         assert resolve_settings(rep, InversionConfig(spectrum_decay=1.0, clip=160.0)).clip == 160.0
         assert resolve_settings(rep, InversionConfig(method="ijcv")).clip == ijcv.B_PLUS
         assert settings.iterations == DEFAULT_STEPS
