@@ -9,10 +9,8 @@ builds the same network.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,24 +24,6 @@ SIZE = 32
 #: Seconds each forward pass waits (``$TINYEVAL_FORWARD_DELAY``, default none): a test that kills a
 #: worker after its first result slows the tasks so that some are still to run when the kill lands.
 DELAY = float(os.environ.get("TINYEVAL_FORWARD_DELAY", "0"))
-#: ``$TINYEVAL_SLOW_AFTER`` = ``N:FOLDER``: once FOLDER holds N finished task records, every forward pass
-#: waits a second, so that a test that interrupts the run after N results cannot miss that moment,
-#: however long the machine keeps the test's own process waiting.
-SLOW_AFTER = os.environ.get("TINYEVAL_SLOW_AFTER")
-
-
-def _slowed() -> bool:
-    """Whether ``$TINYEVAL_SLOW_AFTER``'s folder holds its number of finished task records."""
-    if not SLOW_AFTER:
-        return False
-    count, folder = SLOW_AFTER.split(":", 1)
-    done = 0
-    for path in Path(folder).glob("*.json"):
-        try:
-            done += json.loads(path.read_bytes())["status"] == "done"
-        except (OSError, ValueError, KeyError):
-            pass
-    return done >= int(count)
 PRESET = Preset(lambda_tv=0.5, phases=((1.0, 6), (0.1, 4)))
 #: (layer, stride): conv1 → [8, 16, 16], conv2 → [12, 8, 8] at 32×32.
 LAYERS = (("conv1", 2), ("conv2", 4))
@@ -62,8 +42,8 @@ class TinyEval(Representation):
         self.register_buffer("inv_std", 1.0 / torch.tensor(IMAGENET_STD_255).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if DELAY or SLOW_AFTER:
-            time.sleep(1.0 if _slowed() else DELAY)
+        if DELAY:
+            time.sleep(DELAY)
         return self.body(x * self.inv_std)
 
 

@@ -168,30 +168,22 @@ def ijcv_steps(cvpr: Preset, steps: int = DEFAULT_STEPS) -> Preset:
     return replace(journal, phases=scale_phases(journal.phases, steps))
 
 
-def quick_ijcv(cvpr: Preset, data_weight: float | None = None, steps: int = DEFAULT_STEPS) -> Preset:
-    """The layer's IJCV preset stretched to ``steps`` (:func:`ijcv_steps`) with :data:`QUICK_START`,
-    and data weight ``data_weight`` if given."""
-    journal = ijcv_steps(cvpr, steps)
-    weight = journal.data_weight if data_weight is None else data_weight
-    named = "ijcv, quick start" + ("" if data_weight is None else f", C = {weight:g}")
-    return replace(journal, data_weight=weight, name=named, **QUICK_START)
+#: The Fourier defaults' frequency scale ``1/f^γ`` (:mod:`inverter.parameterisation`): steeper than
+#: Olah et al.'s 1, so that the layout takes a larger share of every step.
+SPECTRUM_DECAY = 1.5
 
 
-def fourier_ijcv(cvpr: Preset, data_weight: float, steps: int = DEFAULT_STEPS, spectrum_decay: float = 1.0,
-                 clip: bool = True, step_boost: float = QUICK_START["step_boost"]) -> Preset:  # fmt: skip
-    """:func:`quick_ijcv` with data weight ``data_weight``, without jitter, its steps taken on
-    decorrelated Fourier coefficients (:mod:`inverter.parameterisation`) whose frequency scale falls
-    as ``1/f^spectrum_decay``: the layout comes first, then the detail. ``clip=False`` drops the
-    IJCV pixel clip (B+ = 160): clipping pixels after a step on coefficients is no projection in the
-    coefficients' geometry, and with a steep spectrum it can stall a run where many pixels saturate.
-    ``step_boost`` replaces the quick start's."""
-    decay = "" if spectrum_decay == 1.0 else f", γ = {spectrum_decay:g}"
-    unclipped = "" if clip else ", no clip"
+def fourier_ijcv(cvpr: Preset, data_weight: float, step_boost: float = QUICK_START["step_boost"],
+                 steps: int = DEFAULT_STEPS) -> Preset:  # fmt: skip
+    """The layer's IJCV objective (:func:`ijcv_steps`) with data weight ``data_weight``, its steps
+    taken on decorrelated Fourier coefficients with the :data:`SPECTRUM_DECAY` (the layout first,
+    then the detail), from :data:`QUICK_START` (its step boost replaced by ``step_boost``), without
+    jitter and without the IJCV pixel clip: clipping pixels after a step on coefficients is no
+    projection in the coefficients' geometry, and it can stall a run where many pixels saturate."""
     boost = "" if step_boost == QUICK_START["step_boost"] else f" (step boost {step_boost:g})"
-    journal = quick_ijcv(cvpr, data_weight, steps)
-    return replace(journal, jitter=1, parameterisation="fourier", spectrum_decay=spectrum_decay,
-                   clip=journal.clip if clip else 0.0, step_boost=step_boost,
-                   name=f"ijcv+fourier, no jitter, C = {data_weight:g}{decay}{unclipped}, quick start{boost}")
+    name = f"ijcv+fourier, no jitter, C = {data_weight:g}, γ = {SPECTRUM_DECAY:g}, no clip, quick start{boost}"
+    return replace(ijcv_steps(cvpr, steps), **{**QUICK_START, "step_boost": step_boost}, data_weight=data_weight,
+                   jitter=1, parameterisation="fourier", spectrum_decay=SPECTRUM_DECAY, clip=0.0, name=name)
 
 
 def build_truncated(
@@ -297,8 +289,7 @@ VGG16 = register_cnn(
 #: * logits: the CVPR preset — every Fourier candidate there ends lower but below its likeness
 #:   (γ = 1.5, C = 2: 7.4 % / 0.307 against 10.4 % / 0.338).
 SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
-    layer: partial(fourier_ijcv, data_weight=weight, spectrum_decay=1.5, clip=False, step_boost=boost)
-    for layer, weight, boost in (
+    layer: partial(fourier_ijcv, data_weight=weight, step_boost=boost) for layer, weight, boost in (
         ("conv1", 10000.0, 2.0), ("relu1", 10000.0, 2.0), ("pool1", 10000.0, 2.0), ("fire2", 10000.0, 2.0),
         ("fire3", 1000.0, 2.0), ("pool3", 3000.0, 2.0), ("fire4", 1000.0, 2.0), ("fire5", 2000.0, 2.0),
         ("pool5", 2000.0, 2.0), ("fire6", 800.0, 2.0), ("fire7", 800.0, 3.0), ("fire8", 20.0, 2.0),
