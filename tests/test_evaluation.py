@@ -474,10 +474,11 @@ def test_the_settings_hash_ignores_what_does_not_change_the_result():
 
 
 def _as_from_a_terminal() -> None:
-    """In the child, before it starts: Ctrl-C's default disposition, unblocked, as a shell gives it. A process
-    inherits an ignored or blocked SIGINT, and in the full suite this one's was (the child ran all eight
-    tasks through the signal, or, slowed after two results, past a 60 s wait), by something earlier in
-    the session, not found."""
+    """In the child, before it starts: Ctrl-C's default disposition, unblocked, as a terminal's shell gives it.
+    A process inherits an ignored SIGINT, and a suite started in the background by a non-interactive shell
+    (``pytest &`` in a script) has SIGINT and SIGQUIT ignored (POSIX, for asynchronous commands without job
+    control: ``signal.getsignal(SIGINT)`` is ``SIG_IGN`` there): the child then ran all eight tasks through
+    the signal."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
