@@ -62,8 +62,8 @@ def test_the_report_records_the_preset_that_ran():
                                      InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
     assert names == {"conv1": "default: ijcv+fourier, no jitter, C = 10000, γ = 1.5, no clip, quick start",
                      "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
-                     "fire9": "default: ijcv+fourier, no jitter, C = 20, γ = 1.5, no clip, quick start "
-                              "(step boost 3)",
+                     "fire9": "default: ijcv+fourier, no jitter, C = 10, γ = 1.5, no clip, quick start "
+                              "(step boost 6)",
                      "logits": "default: cvpr"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
@@ -72,9 +72,9 @@ def test_the_report_records_the_preset_that_ran():
 #: layer: C of its Fourier default (γ = 1.5 but at pool1, no jitter, no pixel clip)
 FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2": 10000.0, "fire3": 1000.0,
                     "pool3": 3000.0, "fire4": 1000.0, "fire5": 2000.0, "pool5": 2000.0, "fire6": 800.0,
-                    "fire7": 800.0, "fire8": 20.0, "fire9": 20.0, "conv10": 8.0, "relu10": 10.0}  # fmt: skip
+                    "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 5.0, "relu10": 10.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
-BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 3.0}
+BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
