@@ -75,6 +75,8 @@ FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2
                     "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 5.0, "relu10": 10.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
 BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0}
+#: the layers whose default takes a spectrum decay other than γ = 1.5
+DECAYS = {"pool1": 1.0}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
@@ -88,7 +90,7 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
         assert (settings.method, settings.parameterisation, settings.jitter, settings.data_weight) == \
             ("ijcv", "fourier", 1, weight), layer  # fmt: skip
         boost = BOOSTS.get(layer, 2.0)  # measured: lower or sooner there, the likeness kept
-        decay = 1.0 if layer == "pool1" else 1.5
+        decay = DECAYS.get(layer, 1.5)
         assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip) == \
             (boost, 0.1, decay, 0.0), layer  # fmt: skip
         assert resolve_settings(rep, InversionConfig(spectrum_decay=1.0, clip=160.0)).clip == 160.0
