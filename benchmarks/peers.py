@@ -212,6 +212,19 @@ def race(contenders: dict[str, Progress], rep: Representation, target: torch.Ten
     return traces
 
 
+def image_line(traces: dict[str, Trace]) -> str:
+    """One image's race in a line: each contender's final error and seconds, and for the others the
+    seconds to the peer's final error (so that a subset of the images can be read off the log)."""
+    goal = traces[PEER].error
+
+    def reached(trace: Trace) -> str:
+        step = harness.steps_to_reach(trace.curve, goal) if np.isfinite(goal) else None
+        return "never" if step is None else f"{trace.seconds_at(step):.2f} s"
+
+    return ", ".join(f"{name} {100 * t.error:.1f}% in {t.seconds:.2f} s"
+                     + ("" if name == PEER else f" (the peer's error: {reached(t)})") for name, t in traces.items())
+
+
 class LayerRace(harness.LayerRuns):
     """Every contender's traces at one layer, one per image."""
 
@@ -326,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     traces[name].append(trace)
                 for label, twin in twins[layer].items():
                     traces[label].append(traces[twin][-1])
-                log(f"{layer} {image_name}: " + ", ".join(f"{n} {100 * traces[n][-1].error:.1f}%" for n in names))
+                log(f"{layer} {image_name}: " + image_line({n: traces[n][-1] for n in names}))
             results.append(LayerRace(layer, traces))
             notes = {label: f"{options[label]} (the same settings as `{twin}`: its run)"
                      for label, twin in twins[layer].items()}  # fmt: skip
