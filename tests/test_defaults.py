@@ -63,7 +63,7 @@ def test_the_report_records_the_preset_that_ran():
     assert names == {"conv1": "default: ijcv+fourier, no jitter, C = 10000, γ = 1.5, no clip, quick start",
                      "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
                      "fire9": "default: ijcv+fourier, no jitter, C = 10, γ = 1.5, no clip, quick start "
-                              "(step boost 6)",
+                              "(step boost 6, μ = 0.8)",
                      "logits": "default: cvpr"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
@@ -77,6 +77,8 @@ FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2
 BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
 DECAYS = {"pool1": 1.0}
+#: the layers whose default takes a momentum other than the journal's 0.9
+MOMENTA = {"fire9": 0.8}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
@@ -91,13 +93,14 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
             ("ijcv", "fourier", 1, weight), layer  # fmt: skip
         boost = BOOSTS.get(layer, 2.0)  # measured: lower or sooner there, the likeness kept
         decay = DECAYS.get(layer, 1.5)
-        assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip) == \
-            (boost, 0.1, decay, 0.0), layer  # fmt: skip
+        momentum = MOMENTA.get(layer, 0.9)
+        assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip, settings.momentum) == \
+            (boost, 0.1, decay, 0.0, momentum), layer  # fmt: skip
         assert resolve_settings(rep, InversionConfig(spectrum_decay=1.0, clip=160.0)).clip == 160.0
         assert resolve_settings(rep, InversionConfig(method="ijcv")).clip == ijcv.B_PLUS
         assert settings.iterations == DEFAULT_STEPS
         assert resolve_settings(rep, InversionConfig(step_boost=1.0, init_scale=1.0)).init_scale == 1.0
         assert resolve_settings(rep, InversionConfig(parameterisation="pixels")).parameterisation == "pixels"
         faithful = resolve_settings(rep, InversionConfig(method="ijcv"))  # the journal's preset, as it was
-        assert (faithful.parameterisation, faithful.step_boost, faithful.init_scale, faithful.spectrum_decay) == \
-            ("pixels", 1.0, 1.0, 1.0), layer  # fmt: skip
+        assert (faithful.parameterisation, faithful.step_boost, faithful.init_scale, faithful.spectrum_decay,
+                faithful.momentum) == ("pixels", 1.0, 1.0, 1.0, 0.9), layer  # fmt: skip

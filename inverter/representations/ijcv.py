@@ -21,6 +21,8 @@ B, B_PLUS, TV_EDGE = 80.0, 160.0, 6.5
 ALPHA, BETA = 6.0, 2.0
 #: 300 steps at the base rate, then 50 at 0.1× (the last phase runs without jitter).
 PHASES: tuple[tuple[float, int], ...] = ((1.0, 300), (0.1, 50))
+#: μ of the adaptive step: the decay of its velocity and of its sum of squared gradients.
+MOMENTUM = 0.9
 #: C by depth (shallow, middle, deep third): the largest of the authors' values where the
 #: code keeps most of the image, the smaller ones deeper, where the priors matter more.
 DATA_WEIGHT_BY_TIER = (300.0, 100.0, 20.0)
@@ -50,7 +52,7 @@ def preset(data_weight: float, caricature_weight: float = 1.0) -> Preset:
     """The IJCV preset with data-term weight ``C`` (and a caricature's)."""
     return Preset(
         method="ijcv", data_weight=data_weight, lambda_tv=lambda_tv(), tv_beta=BETA, lambda_alpha=lambda_alpha(),
-        alpha=ALPHA, learning_rate=0.05 * B**2 / ALPHA, phases=PHASES, momentum=0.9, jitter="auto", clip=B_PLUS,
+        alpha=ALPHA, learning_rate=0.05 * B**2 / ALPHA, phases=PHASES, momentum=MOMENTUM, jitter="auto", clip=B_PLUS,
         init="uniform", caricature_weight=caricature_weight, name="ijcv",
     )  # fmt: skip
 
