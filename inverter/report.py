@@ -123,6 +123,7 @@ def build_report(
     history: Sequence[dict[str, Any]] = (),
     total_time: float | None = None,
     input_sha256: str | None = None,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """The JSON report of a finished inversion.
 
@@ -134,6 +135,9 @@ def build_report(
         history: :func:`snapshot_record` entries.
         total_time: seconds including loading, if measured.
         input_sha256: hash of the input file.
+        preset: the name of the preset the run started from, where ``final.settings`` cannot tell
+            it: a run made from a pinned config names its method, so it resolves to that method's
+            preset, not to the layer's default the settings came from (``"default: …"``).
 
     Returns:
         A dictionary; times in seconds, PSNR in dB, errors unitless.
@@ -144,7 +148,7 @@ def build_report(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "run": run.to_dict(),
-        "settings": final.settings.to_dict(),
+        "settings": final.settings.to_dict() | ({"preset": preset} if preset is not None else {}),
         "weights_origin": weights_origin,
         "input": {"image": run.image, "sha256": input_sha256},
         "output": {"image": str(output) if output is not None else None, "content": OUTPUT_CONTENT},

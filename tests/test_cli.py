@@ -342,3 +342,24 @@ def test_a_target_outside_the_code_is_one_error_line_with_the_range(files, capsy
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
     assert "target 64 is outside squeezenet1_1:conv1's code: its channels are 0…63" in err, err
     assert not out.exists()
+
+
+def test_the_report_names_the_default_preset_the_run_started_from(files, capsys):
+    """The CLI runs from a pinned config, which names the method; the report still says the layer's
+    default ran (its measured settings, fire9's momentum among them), not the method's own preset,
+    and a re-run of that report keeps the label unless the method is changed."""
+    root = files["root"]
+
+    def run(name: str, *given: str) -> dict:
+        argv = [*given, "--quiet", "-o", str(root / f"{name}.png"), "--report", str(root / f"{name}.json")]
+        assert main(argv) == 0, capsys.readouterr().err
+        return json.loads((root / f"{name}.json").read_text())["settings"]
+
+    fire9 = [str(files["image"]), "-r", "squeezenet1_1:fire9", "--weights", "random", "--size", "64", "--iterations", "3"]
+    default = run("default", *fire9)
+    assert default["preset"].startswith("default: ijcv+fourier") and "μ = 0.8" in default["preset"]
+    assert (default["method"], default["momentum"]) == ("ijcv", 0.8)
+    asked = run("asked", *fire9, "--method", "ijcv")
+    assert (asked["preset"], asked["momentum"]) == ("ijcv", 0.9)
+    assert run("again", "--config", str(root / "default.json")) == default
+    assert run("changed", "--config", str(root / "default.json"), "--method", "ijcv")["preset"] == "ijcv"

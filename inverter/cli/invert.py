@@ -128,6 +128,10 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
             print(f"warning: settings differ from the config file's: {', '.join(differ)}", file=sys.stderr)
     weights = absolute(weights_text(chosen.spec)) if family.needs_weights else None
     pinned = RunSpec(image_path, representation.name, weights, pinned_config(settings, run.config.device))
+    # the preset the run started from: a re-run of a report's config keeps the label it recorded
+    # (its pinned config names the method, whose own preset the label would otherwise be)
+    recorded = (data.get("settings") or {}).get("preset")
+    started_from = recorded if recorded and not overridden & {"representation", "method"} else settings.preset
 
     output = Path(args.output) if args.output else Path(f"{Path(run.image).stem}.{representation.name.replace(':', '-')}.png")
     history, first, final = [], None, None
@@ -149,7 +153,7 @@ def _run(args: argparse.Namespace, document: Document | None) -> int:
     io.imsave(str(output), final.image, check_contrast=False)
     report = build_report(
         pinned, first, final, output=output.resolve(), weights_origin=describe(chosen),
-        history=history, total_time=time.perf_counter() - start, input_sha256=sha,
+        history=history, total_time=time.perf_counter() - start, input_sha256=sha, preset=started_from,
     )  # fmt: skip
     result = report["result"]
     psnr = f"{result['psnr_db']:.2f} dB" if result["psnr_db"] != float("inf") else "inf"
