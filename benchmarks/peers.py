@@ -232,16 +232,37 @@ class LayerRace(harness.LayerRuns):
         """Per image, the seconds ``name`` took to reach ``goal``'s final error (``None``: never, or ``goal`` diverged)."""
         return [t.seconds_at(s) for t, s in zip(self.runs[name], self.steps_to(name, goal))]
 
+    def peer_converged(self) -> list[bool]:
+        """Per image, whether the peer's loop ended at a finite error (its rate of 1e4 can diverge)."""
+        return [bool(np.isfinite(t.error)) for t in self.runs[PEER]]
+
+    def peer_seconds_to(self, name: str) -> list[float | None]:
+        """:meth:`seconds_to` the peer's error on the images where the peer converged (there is no
+        error to reach where it diverged: those images are left out of every time and speed-up)."""
+        return [t for t, ok in zip(self.seconds_to(name, PEER), self.peer_converged()) if ok]
+
     def speedup(self, name: str) -> tuple[float, float] | None:
-        """(the peer's seconds over ``name``'s seconds to reach its error, summed over images; the worst image's)."""
-        times = self.seconds_to(name, PEER)
-        if any(t is None for t in times):
+        """(the peer's seconds over ``name``'s seconds to reach its error, summed over the images where the
+        peer converged; the worst image's), ``None`` where ``name`` never got there on one of them, or the
+        peer converged on none."""
+        times = self.peer_seconds_to(name)
+        if not times or any(t is None for t in times):
             return None
-        peer = [t.seconds for t in self.runs[PEER]]
+        peer = [t.seconds for t, ok in zip(self.runs[PEER], self.peer_converged()) if ok]
         return sum(peer) / max(sum(times), 1e-9), min(p / max(t, 1e-9) for p, t in zip(peer, times))
 
+    def divergence_note(self, images: Sequence[str] | None = None) -> str:
+        """A line naming the images on which the peer diverged (empty if none)."""
+        diverged = [i for i, ok in enumerate(self.peer_converged()) if not ok]
+        if not diverged:
+            return ""
+        which = ", ".join(images[i] for i in diverged) if images else f"{len(diverged)} of {len(self.runs[PEER])}"
+        return (f"The peer's loop diverged (a non-finite error) on {which}: left out of the seconds to its error "
+                f"and of the speed-ups.")
 
-def layer_table(result: LayerRace, names: Sequence[str], options: dict[str, str], reference: str | None) -> str:
+
+def layer_table(result: LayerRace, names: Sequence[str], options: dict[str, str], reference: str | None,
+                images: Sequence[str] | None = None) -> str:  # fmt: skip
     ref_head = f" | step reaching `{reference}`'s final error" if reference else ""
     lines = [f"### {result.layer}", "",
              "| contender | options | steps | final IJCV error % (mean; per image) | s/image | ms/step | s to the peer's "
@@ -250,7 +271,7 @@ def layer_table(result: LayerRace, names: Sequence[str], options: dict[str, str]
     for name in names:
         traces = result.runs[name]
         per_image = " / ".join(f"{100 * t.error:.1f}" for t in traces)
-        times, speed = result.seconds_to(name, PEER), result.speedup(name)
+        times, speed = result.peer_seconds_to(name), result.speedup(name)
         reach = f"{np.mean(times):.2f}" if speed else f"not reached ({sum(t is None for t in times)}/{len(times)})"
         speed_text = "–" if name == PEER else f"**{speed[0]:.1f}×** ({speed[1]:.1f}×)" if speed else "–"
         row = (f"| `{name}` | {options.get(name, '')} | {result.mean(name, 'steps'):.0f} | "
@@ -261,7 +282,8 @@ def layer_table(result: LayerRace, names: Sequence[str], options: dict[str, str]
             row += (f" | {np.mean(steps):.0f} ({np.mean(steps) / result.mean(reference, 'steps'):.2f}×)"
                     if all(s is not None for s in steps) else f" | not reached ({sum(s is None for s in steps)})")
         lines.append(row + " |")
-    return "\n".join(lines)
+    note = result.divergence_note(images)
+    return "\n".join(lines + (["", note] if note else []))
 
 
 def summary_table(results: Sequence[LayerRace], names: Sequence[str]) -> str:
@@ -274,7 +296,10 @@ def summary_table(results: Sequence[LayerRace], names: Sequence[str]) -> str:
         for n in others:
             speed = r.speedup(n)
             cells.append(f"{100 * r.mean(n, 'error'):.1f}%, " + (f"**{speed[0]:.1f}×**" if speed else "not reached"))
-        lines.append(f"| {r.layer} | {100 * r.mean(PEER, 'error'):.1f}% | " + " | ".join(cells) + " |")
+        converged = r.peer_converged()
+        peer = 100 * float(np.mean([t.error for t, ok in zip(r.runs[PEER], converged) if ok])) if any(converged) else np.nan
+        diverged = f" (diverged on {converged.count(False)})" if not all(converged) else ""
+        lines.append(f"| {r.layer} | {peer:.1f}%{diverged} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -343,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(LayerRace(layer, traces))
             notes = {label: f"{options[label]} (the same settings as `{twin}`: its run)"
                      for label, twin in twins[layer].items()}  # fmt: skip
-            print(layer_table(results[-1], names, options | notes, reference) + "\n", flush=True)
+            print(layer_table(results[-1], names, options | notes, reference, [n for n, _ in images]) + "\n",
+                  flush=True)  # fmt: skip
     except harness.BAD_INPUT as err:
         return harness.bad_input(err)
     print("## Summary (means over the images)\n")

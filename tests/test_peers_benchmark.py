@@ -131,3 +131,21 @@ def test_an_image_line_gives_each_contenders_seconds_to_the_peers_error():
     })  # fmt: skip
     assert line == ("peer 50.0% in 2.00 s, fast 30.0% in 1.00 s (the peer's error: 0.75 s), "
                     "slow 60.0% in 1.00 s (the peer's error: never)")
+
+
+def test_images_where_the_peer_diverged_are_left_out_of_the_speed_ups():
+    """A peer that ends at NaN on one photograph leaves no error to reach there: the speed-up is formed on
+    the others (not "not reached" for every contender), and the table and summary say where it diverged."""
+    trace = peers.Trace
+    race = peers.LayerRace("fire9", {
+        peers.PEER: [trace([(5, 1.0, 0.8), (10, 2.0, 0.5)]), trace([(5, 1.0, 0.9), (10, 2.0, float("nan"))])],
+        "fast": [trace([(5, 0.25, 0.6), (10, 0.5, 0.3)]), trace([(5, 0.25, 0.7), (10, 0.5, 0.6)])],
+    })  # fmt: skip
+    assert race.peer_converged() == [True, False]
+    # the peer's 2 s over the 1/3 s "fast" took to cross 0.5 on the first photograph (a third of its second block)
+    assert race.speedup("fast") == pytest.approx((6.0, 6.0))
+    table = peers.layer_table(race, [peers.PEER, "fast"], {}, None, ["rocket", "clock"])
+    assert "diverged (a non-finite error) on clock" in table
+    fast_row = next(line for line in table.splitlines() if line.startswith("| `fast`"))
+    assert "**6.0×** (6.0×)" in fast_row and "not reached" not in fast_row
+    assert "| fire9 | 50.0% (diverged on 1) | 45.0%, **6.0×** |" in peers.summary_table([race], [peers.PEER, "fast"])
