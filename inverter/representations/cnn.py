@@ -306,7 +306,7 @@ VGG16 = register_cnn(
 #:   conv10) or lost likeness (fire8).
 #: * Momentum: 0.8 at fire9 (the IJCV step's μ; its sum of squares decays by it too). On nine
 #:   photographs 16.4 % / 0.363 against μ = 0.9's 15.7 % / 0.355, the CVPR preset's error at step 46
-#:   instead of 54, and the public PyTorch loop's error sooner (six photographs: 6.0× against 5.2×;
+#:   instead of 54, and the public PyTorch loop's error sooner (six photographs: 6.1× against 5.3×;
 #:   ``presets_squeezenet_fire9_momentum.md``, ``peers_squeezenet_fire9_momentum.md``).
 #: * logits: the CVPR preset — every Fourier candidate there ends lower but below its likeness
 #:   (γ = 1.5, C = 2: 7.4 % / 0.307 against 10.4 % / 0.338; γ, C, λ_TV, λ_α, jitter, the start and
