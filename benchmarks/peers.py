@@ -214,12 +214,13 @@ def race(contenders: dict[str, Progress], rep: Representation, target: torch.Ten
 
 def image_line(traces: dict[str, Trace]) -> str:
     """One image's race in a line: each contender's final error and seconds, and for the others the
-    seconds to the peer's final error (so that a subset of the images can be read off the log)."""
+    seconds and the step at which they reached the peer's final error (so that a subset of the images
+    can be read off the log)."""
     goal = traces[PEER].error
 
     def reached(trace: Trace) -> str:
         step = harness.steps_to_reach(trace.curve, goal) if np.isfinite(goal) else None
-        return "never" if step is None else f"{trace.seconds_at(step):.2f} s"
+        return "never" if step is None else f"{trace.seconds_at(step):.2f} s, step {step:.0f}"
 
     return ", ".join(f"{name} {100 * t.error:.1f}% in {t.seconds:.2f} s"
                      + ("" if name == PEER else f" (the peer's error: {reached(t)})") for name, t in traces.items())

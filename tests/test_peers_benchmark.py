@@ -121,15 +121,15 @@ def test_bad_input_is_one_line(capsys):
 
 
 def test_an_image_line_gives_each_contenders_seconds_to_the_peers_error():
-    """Per image, in the log: the seconds at which each contender's curve crossed the peer's final error
-    (interpolated between blocks), or "never"."""
+    """Per image, in the log: the seconds and the step at which each contender's curve crossed the peer's
+    final error (interpolated between blocks), or "never"."""
     trace = peers.Trace
     line = peers.image_line({
         peers.PEER: trace([(5, 1.0, 0.8), (10, 2.0, 0.5)]),
         "fast": trace([(5, 0.5, 0.7), (10, 1.0, 0.3)]),  # 0.5 crossed halfway through its second block
         "slow": trace([(5, 0.5, 0.9), (10, 1.0, 0.6)]),
     })  # fmt: skip
-    assert line == ("peer 50.0% in 2.00 s, fast 30.0% in 1.00 s (the peer's error: 0.75 s), "
+    assert line == ("peer 50.0% in 2.00 s, fast 30.0% in 1.00 s (the peer's error: 0.75 s, step 8), "
                     "slow 60.0% in 1.00 s (the peer's error: never)")
 
 
