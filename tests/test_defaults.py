@@ -20,7 +20,13 @@ def test_squeezenet_defaults_are_the_measured_ones_and_the_methods_stay_faithful
         expected = SQUEEZENET_DEFAULTS[spec.name](cvpr) if spec.name in SQUEEZENET_DEFAULTS else cvpr
         assert spec.default == expected, spec.name
         assert spec.default.iterations == DEFAULT_STEPS, "a default compares with the CVPR preset step for step"
-    assert family.layer("logits").default == family.layer("logits").presets["cvpr"]  # nothing beat it there
+    # the logits: the CVPR preset's priors (λ's in its units), taken by the IJCV step on Fourier coefficients
+    logits, cvpr = family.layer("logits").default, family.layer("logits").presets["cvpr"]
+    assert (logits.lambda_alpha, logits.alpha, logits.lambda_tv, logits.tv_beta) == \
+        (cvpr.lambda_alpha, cvpr.alpha, cvpr.lambda_tv, cvpr.tv_beta) == (2.16e8, 6.0, 50.0, 2.0)  # fmt: skip
+    assert (logits.method, logits.parameterisation, logits.data_weight) == ("ijcv", "fourier", 2.0)
+    fire9, journal = family.layer("fire9").default, family.layer("fire9").presets["ijcv"]
+    assert (fire9.lambda_alpha, fire9.lambda_tv) == (journal.lambda_alpha, journal.lambda_tv) != (2.16e8, 50.0)
 
 
 @pytest.mark.parametrize("family", ["alexnet", "vgg16"])
@@ -64,7 +70,8 @@ def test_the_report_records_the_preset_that_ran():
                      "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
                      "fire9": "default: ijcv+fourier, no jitter, C = 10, γ = 1.5, no clip, quick start "
                               "(step boost 6, μ = 0.8)",
-                     "logits": "default: cvpr"}  # fmt: skip
+                     "logits": "default: ijcv+fourier, CVPR priors, no jitter, C = 2, γ = 1.5, no clip, quick start "
+                               "(step boost 8)"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
 
@@ -72,9 +79,10 @@ def test_the_report_records_the_preset_that_ran():
 #: layer: C of its Fourier default (γ = 1.5 but at pool1, no jitter, no pixel clip)
 FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2": 10000.0, "fire3": 1000.0,
                     "pool3": 3000.0, "fire4": 1000.0, "fire5": 2000.0, "pool5": 2000.0, "fire6": 800.0,
-                    "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 5.0, "relu10": 10.0}  # fmt: skip
+                    "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 5.0, "relu10": 10.0,
+                    "logits": 2.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
-BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0}
+BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0, "logits": 8.0}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
 DECAYS = {"pool1": 1.0}
 #: the layers whose default takes a momentum other than the journal's 0.9
@@ -82,10 +90,11 @@ MOMENTA = {"fire9": 0.8}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
-    """conv1 to relu10's defaults: the IJCV objective with the measured C on Fourier coefficients
-    with the steeper spectrum, no jitter, no pixel clip, the quick start; a setting given explicitly
-    still wins, and the faithful IJCV method keeps its clip at B+."""
-    assert set(FOURIER_DEFAULTS) == {spec.name for spec in get_family("squeezenet1_1").layers} - {"logits"}
+    """Every layer's default: the IJCV step on Fourier coefficients with the measured C (the IJCV
+    objective's priors; the CVPR preset's at the logits), the steeper spectrum, no jitter, no pixel
+    clip, the quick start; a setting given explicitly still wins, and the faithful IJCV method keeps
+    its clip at B+."""
+    assert set(FOURIER_DEFAULTS) == {spec.name for spec in get_family("squeezenet1_1").layers}
     for layer, weight in FOURIER_DEFAULTS.items():
         rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
         settings = resolve_settings(rep, InversionConfig())
