@@ -79,16 +79,17 @@ def test_the_report_records_the_preset_that_ran():
 #: layer: C of its Fourier default (γ = 1.5 but at pool1, no jitter, no pixel clip)
 FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2": 10000.0, "fire3": 1000.0,
                     "pool3": 3000.0, "fire4": 1000.0, "fire5": 2000.0, "pool5": 2000.0, "fire6": 800.0,
-                    "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 3.0, "relu10": 10.0,
+                    "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 3.0, "relu10": 20.0,
                     "logits": 2.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
-BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0, "conv10": 8.0, "logits": 8.0}
+BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0, "conv10": 8.0, "relu10": 8.0,
+          "logits": 8.0}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
 DECAYS = {"pool1": 1.0}
 #: the layers whose default takes a momentum other than the journal's 0.9
 MOMENTA = {"fire9": 0.8}
 #: the layers whose default takes the CVPR preset's priors (λ_α, λ_TV) instead of the IJCV objective's
-CVPR_PRIORS = {"conv10", "logits"}
+CVPR_PRIORS = {"conv10", "relu10", "logits"}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
