@@ -25,8 +25,8 @@ def test_squeezenet_defaults_are_the_measured_ones_and_the_methods_stay_faithful
     assert (logits.lambda_alpha, logits.alpha, logits.lambda_tv, logits.tv_beta) == \
         (cvpr.lambda_alpha, cvpr.alpha, cvpr.lambda_tv, cvpr.tv_beta) == (2.16e8, 6.0, 50.0, 2.0)  # fmt: skip
     assert (logits.method, logits.parameterisation, logits.data_weight) == ("ijcv", "fourier", 2.0)
-    fire9, journal = family.layer("fire9").default, family.layer("fire9").presets["ijcv"]
-    assert (fire9.lambda_alpha, fire9.lambda_tv) == (journal.lambda_alpha, journal.lambda_tv) != (2.16e8, 50.0)
+    fire8, journal = family.layer("fire8").default, family.layer("fire8").presets["ijcv"]
+    assert (fire8.lambda_alpha, fire8.lambda_tv) == (journal.lambda_alpha, journal.lambda_tv) != (2.16e8, 50.0)
 
 
 @pytest.mark.parametrize("family", ["alexnet", "vgg16"])
@@ -68,8 +68,8 @@ def test_the_report_records_the_preset_that_ran():
                                      InversionConfig()).preset for layer in ("conv1", "fire5", "fire9", "logits")}  # fmt: skip
     assert names == {"conv1": "default: ijcv+fourier, no jitter, C = 10000, γ = 1.5, no clip, quick start",
                      "fire5": "default: ijcv+fourier, no jitter, C = 2000, γ = 1.5, no clip, quick start",
-                     "fire9": "default: ijcv+fourier, no jitter, C = 10, γ = 1.5, no clip, quick start "
-                              "(step boost 6, μ = 0.8)",
+                     "fire9": "default: ijcv+fourier, CVPR priors, no jitter, C = 10, γ = 1.5, no clip, "
+                              "quick start (step boost 4, μ = 0.8)",
                      "logits": "default: ijcv+fourier, CVPR priors, no jitter, C = 2, γ = 1.5, no clip, quick start "
                                "(step boost 8)"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
@@ -82,14 +82,14 @@ FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2
                     "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 3.0, "relu10": 20.0,
                     "logits": 2.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
-BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 6.0, "conv10": 8.0, "relu10": 8.0,
+BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 4.0, "conv10": 8.0, "relu10": 8.0,
           "logits": 8.0}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
 DECAYS = {"pool1": 1.0}
 #: the layers whose default takes a momentum other than the journal's 0.9
 MOMENTA = {"fire9": 0.8}
 #: the layers whose default takes the CVPR preset's priors (λ_α, λ_TV) instead of the IJCV objective's
-CVPR_PRIORS = {"conv10", "relu10", "logits"}
+CVPR_PRIORS = {"fire9", "conv10", "relu10", "logits"}
 
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
