@@ -294,7 +294,8 @@ VGG16 = register_cnn(
 #: fire9's and conv10's defaults, which failed there, were replaced by the candidates measured on the
 #: nine that qualify with the lowest error.
 #:
-#: * conv1 to relu10: the IJCV objective on Fourier coefficients with a steeper spectrum (γ = 1.5:
+#: * conv1 to fire8 (and fire9 to relu10 before the CVPR priors below): the IJCV objective on Fourier
+#:   coefficients with a steeper spectrum (γ = 1.5:
 #:   the layout takes a larger share of every step, so the data term can weigh more and keep it),
 #:   without jitter and without the pixel clip (clipping pixels after a step on coefficients can
 #:   stall a run where many saturate), with the :data:`QUICK_START`; mean error / SSIM, CVPR →
@@ -304,10 +305,10 @@ VGG16 = register_cnn(
 #:   0.665, pool3 (3000, boost 6) 25.7 → 14.9 % / 0.555 → 0.571, fire4 (1000, boost 8) 26.2 → 9.9 % /
 #:   0.471 → 0.498, fire5 (2000) 27.7 → 8.8 % / 0.411 → 0.468, pool5 (2000) 26.0 → 10.5 % / 0.396 →
 #:   0.439, fire6 (800) 23.1 → 9.7 % / 0.318 → 0.351, fire7 (800, boost 3) 23.7 → 8.9 % / 0.289 →
-#:   0.310, fire8 (20) 27.5 → 13.0 % / 0.383 → 0.391, relu10 (10) 29.4 → 13.8 % / 0.373 → 0.374; on
-#:   nine fire9 (10, boost 6) 41.4 → 15.7 % / 0.345 → 0.355 (C = 14 and 20, boost 3: 15.7 / 15.3 %
+#:   0.310, fire8 (20) 27.5 → 13.0 % / 0.383 → 0.391, then relu10 (10) 29.4 → 13.8 % / 0.373 → 0.374; on
+#:   nine then fire9 (10, boost 6) 41.4 → 15.7 % / 0.345 → 0.355 (C = 14 and 20, boost 3: 15.7 / 15.3 %
 #:   with 0.339 / 0.338; on the six C = 20 had passed), conv10 (5) 34.0 → 17.8 % / 0.360 → 0.372 (C = 8:
-#:   16.3 % / 0.357).
+#:   16.3 % / 0.357). fire9, conv10 and relu10 run the CVPR priors now (below).
 #: * The step boost (``presets_squeezenet_step_boost_probes.md``): at fire7 3 ends lower than the
 #:   quick start's 2 and reaches the public PyTorch loop's error 5.6× sooner than it (2: 4.9×); at
 #:   pool1 γ = 1 with 16 (with γ = 1.5 one photograph in six stayed above the CVPR preset's error;
@@ -321,15 +322,16 @@ VGG16 = register_cnn(
 #:   photographs 16.4 % / 0.363 against μ = 0.9's 15.7 % / 0.355, the CVPR preset's error at step 46
 #:   instead of 54, and the public PyTorch loop's error sooner (six photographs: 6.1× against 5.3×;
 #:   ``presets_squeezenet_fire9_momentum.md``, ``peers_squeezenet_fire9_momentum.md``).
-#: * conv10 and relu10: the CVPR preset's priors too (next point), S = 8; conv10 C = 3: 11.7 % / 0.389
-#:   on six (CVPR 31.2 % / 0.360), 12.6 % / 0.399 on nine (the IJCV priors' C = 5 before: 17.8 % /
-#:   0.372), its error at step 70 (0.18×) on three; relu10 C = 20: 8.9 % / 0.384 on six (CVPR 29.4 % /
-#:   0.373), 9.9 % / 0.377 on nine (the IJCV priors' C = 10 before: 15.4 % on nine; C = 40 loses the
-#:   likeness), its error at step 75 (0.19×) (``presets_squeezenet_deep_cvpr_priors.md``). fire9
-#:   takes them with its μ = 0.8 and a step boost of 4 (C = 10): 12.6 % / 0.359 on six (CVPR 38.8 % /
-#:   0.341), 13.7 % / 0.355 on nine (the IJCV priors before: 16.4 % / 0.363), its error at step 38
-#:   (0.09×); with S = 8 and μ = 0.9 they end at 12.8 % / 0.370 on nine but reach the public loop's
-#:   error later (3.8× against 5.0× on three photographs).
+#: * fire9, conv10 and relu10: the CVPR preset's priors too (next point); conv10 and relu10 with
+#:   S = 8, conv10 C = 3: 11.7 % / 0.389 on six (CVPR 31.2 % / 0.360), 12.6 % / 0.399 on nine (the IJCV
+#:   priors' C = 5 before: 17.8 % / 0.372), its error at step 70 (0.18×) on three; relu10 C = 20:
+#:   8.9 % / 0.384 on six (CVPR 29.4 % / 0.373), 9.9 % / 0.377 on nine (the IJCV priors' C = 10
+#:   before: 15.4 % on nine; C = 40 loses the likeness), its error at step 75 (0.19×)
+#:   (``presets_squeezenet_deep_cvpr_priors.md``). fire9 takes them with its μ = 0.8 and a step
+#:   boost of 4 (C = 10): 12.6 % / 0.359 on six (CVPR 38.8 % / 0.341), 13.7 % / 0.355 on nine (the
+#:   IJCV priors before: 16.4 % / 0.363), its error at step 38 (0.09×); with S = 8 and μ = 0.9 they
+#:   end at 12.8 % / 0.370 on nine but reach the public loop's error later (3.8× against 5.0× on
+#:   three photographs).
 #: * logits: the CVPR preset's priors (its λ_α and λ_TV, in its units) with C = 2 and a step boost
 #:   of 8, on Fourier coefficients by the IJCV step: 5.37 % / 0.401 against the CVPR preset's 11.03 % /
 #:   0.388 on six photographs, 5.3 % / 0.399 against 11.0 % / 0.385 on nine, its error at step 139
