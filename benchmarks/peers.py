@@ -237,10 +237,14 @@ class LayerRace(harness.LayerRuns):
         """Per image, whether the peer's loop ended at a finite error (its rate of 1e4 can diverge)."""
         return [bool(np.isfinite(t.error)) for t in self.runs[PEER]]
 
+    def where_peer_converged(self, values: Sequence) -> list:
+        """``values`` (one per image) on the images where the peer converged: there is no error to reach
+        where it diverged, so those images are left out of every time and speed-up."""
+        return [v for v, ok in zip(values, self.peer_converged()) if ok]
+
     def peer_seconds_to(self, name: str) -> list[float | None]:
-        """:meth:`seconds_to` the peer's error on the images where the peer converged (there is no
-        error to reach where it diverged: those images are left out of every time and speed-up)."""
-        return [t for t, ok in zip(self.seconds_to(name, PEER), self.peer_converged()) if ok]
+        """:meth:`seconds_to` the peer's error, on the images where the peer converged."""
+        return self.where_peer_converged(self.seconds_to(name, PEER))
 
     def speedup(self, name: str) -> tuple[float, float] | None:
         """(the peer's seconds over ``name``'s seconds to reach its error, summed over the images where the
@@ -249,7 +253,7 @@ class LayerRace(harness.LayerRuns):
         times = self.peer_seconds_to(name)
         if not times or any(t is None for t in times):
             return None
-        peer = [t.seconds for t, ok in zip(self.runs[PEER], self.peer_converged()) if ok]
+        peer = [t.seconds for t in self.where_peer_converged(self.runs[PEER])]
         return sum(peer) / max(sum(times), 1e-9), min(p / max(t, 1e-9) for p, t in zip(peer, times))
 
     def divergence_note(self, images: Sequence[str] | None = None) -> str:
@@ -297,9 +301,10 @@ def summary_table(results: Sequence[LayerRace], names: Sequence[str]) -> str:
         for n in others:
             speed = r.speedup(n)
             cells.append(f"{100 * r.mean(n, 'error'):.1f}%, " + (f"**{speed[0]:.1f}×**" if speed else "not reached"))
-        converged = r.peer_converged()
-        peer = 100 * float(np.mean([t.error for t, ok in zip(r.runs[PEER], converged) if ok])) if any(converged) else np.nan
-        diverged = f" (diverged on {converged.count(False)})" if not all(converged) else ""
+        errors = [t.error for t in r.where_peer_converged(r.runs[PEER])]
+        peer = 100 * float(np.mean(errors)) if errors else np.nan
+        diverged = r.peer_converged().count(False)
+        diverged = f" (diverged on {diverged})" if diverged else ""
         lines.append(f"| {r.layer} | {peer:.1f}%{diverged} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -195,7 +195,8 @@ def fourier_ijcv(cvpr: Preset, data_weight: float, step_boost: float = QUICK_STA
     extras += [f"μ = {momentum:g}"] if momentum != ijcv.MOMENTUM else []
     extra = f" ({', '.join(extras)})" if extras else ""
     objective = ", CVPR priors" if priors == "cvpr" else ""
-    name = f"ijcv+fourier{objective}, no jitter, C = {data_weight:g}, γ = {spectrum_decay:g}, no clip, quick start{extra}"
+    name = (f"ijcv+fourier{objective}, no jitter, C = {data_weight:g}, γ = {spectrum_decay:g}, no clip, "
+            f"quick start{extra}")
     journal = ijcv_steps(cvpr, steps)
     if priors == "cvpr":
         journal = replace(journal, lambda_alpha=cvpr.lambda_alpha, alpha=cvpr.alpha, lambda_tv=cvpr.lambda_tv,
@@ -315,7 +316,7 @@ VGG16 = register_cnn(
 #:   with γ = 1 a larger boost ended lower, 11.1 % at 2 to 6.2 % at 32, but 32 reaches the CVPR
 #:   preset's error only at a third of its steps, 16 at 0.14×); pool3 6 (under 15 %; 8, or C = 10000
 #:   with it, end at 14.3 / 13.9 % with 0.557 / 0.556 of SSIM, too close to the CVPR likeness to
-#:   call); fire4 8; fire9 6, on nine photographs (4: 16.3 %). A default changed only for a point of
+#:   call); fire4 8; fire9 6 with the IJCV priors, on nine (4: 16.3 %). A default changed only for a point of
 #:   error or a target: 4 or 8 elsewhere moved the error by under a point (fire3, fire5, pool5,
 #:   conv10) or lost likeness (fire8).
 #: * Momentum: 0.8 at fire9 (the IJCV step's μ; its sum of squares decays by it too). On nine
