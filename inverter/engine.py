@@ -244,7 +244,7 @@ def invert(
     x = _initial_image(settings, target_pixels, canvas).to(device)
     rates = learning_rates(settings.learning_rate, settings.phases)
     starts = phase_starts(settings.phases)
-    boosts = step_boosts(settings.step_boost, settings.phases)
+    boosts = step_boosts(settings.step_boost, settings.phases, settings.step_boost_share)
     # the last of several phases runs without jitter (IJCV's second stage); a single phase jitters
     # throughout (the authors' activation maximisation and caricatures, one stage at the base rate)
     resets, unjittered = set(starts), (starts[-1] if len(starts) > 1 else len(rates))

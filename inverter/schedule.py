@@ -36,10 +36,14 @@ def phase_starts(phases: Sequence[tuple[float, int]]) -> list[int]:
     return starts
 
 
-def step_boosts(step_boost: float, phases: Sequence[tuple[float, int]]) -> list[float]:
-    """The step's multiplier at every step: ``step_boost`` at step 0, falling linearly to 1 at
-    the end of the first phase (of ``n`` steps: ``1 + (step_boost − 1)·(1 − t/n)`` at step
-    ``t``), 1 in the later phases. All ones for ``step_boost = 1``."""
+def step_boosts(step_boost: float, phases: Sequence[tuple[float, int]], share: float = 1.0) -> list[float]:
+    """The step's multiplier at every step: ``step_boost`` at step 0, falling linearly to 1 over
+    the first ``m = max(1, round(share·n))`` steps of the first phase (of ``n`` steps:
+    ``1 + (step_boost − 1)·(1 − t/m)`` at step ``t < m``), 1 afterwards. All ones for
+    ``step_boost = 1``; ``share = 1`` spreads the fall over the whole first phase."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share:g}")
     first = phases[0][1] if phases else 0
     total = sum(steps for _, steps in phases)
-    return [1.0 + (step_boost - 1.0) * (1.0 - t / first) if t < first else 1.0 for t in range(total)]
+    span = max(1, round(share * first))
+    return [1.0 + (step_boost - 1.0) * (1.0 - t / span) if t < span else 1.0 for t in range(total)]

@@ -551,7 +551,7 @@ class InversionConfig:
         label="Parameterisation", widget="radio", advanced=True)
     # the later settings, last so that the /invert endpoint's earlier parameters keep their positions
     step_boost: float | None = setting(
-        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 by the end of the first phase "
+        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 over its share of the first phase "
         "(1 = the papers' steps; the IJCV step's size does not follow η)", preset=True, metavar="S",
         label="Step boost (first phase)", advanced=True, app_range=(0.1, 20))
     init_scale: float | None = setting(
@@ -562,6 +562,10 @@ class InversionConfig:
         Number(0), "γ of the Fourier parameterisation's frequency scale 1/f^γ (1 = Olah et al.'s; larger favours "
         "the low frequencies, a smoother pre-image; ignored on pixels)", preset=True, metavar="γ",
         label="Fourier spectrum decay γ", advanced=True, app_range=(0, 3))
+    step_boost_share: float | None = setting(
+        Number(0, 1, low_open=True), "the share of the first phase over which the step boost falls to 1 (1 = all "
+        "of it; smaller: the large steps lay out the image, the later ones at the plain size refine it sooner)",
+        preset=True, metavar="F", label="Step boost's share of the first phase", advanced=True, app_range=(0.05, 1))
 
     def replace(self, **changes: Any) -> "InversionConfig":
         """A copy with ``changes`` applied."""

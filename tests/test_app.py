@@ -129,8 +129,8 @@ def test_api_lists_endpoints_and_representations(client):
     assert names[:4] == ["image", "representation", "layer", "iterations"]
     assert "restarts" in names and "neighbourhood" in names
     # settings added later come last, with defaults: older positional calls keep their meaning
-    assert names[-3:] == ["step_boost", "init_scale", "spectrum_decay"]
-    assert all(p["parameter_has_default"] for p in info["named_endpoints"]["/invert"]["parameters"][-3:])
+    assert names[-4:] == ["step_boost", "init_scale", "spectrum_decay", "step_boost_share"]
+    assert all(p["parameter_has_default"] for p in info["named_endpoints"]["/invert"]["parameters"][-4:])
     catalogue = client.predict(api_name="/representations")
     assert set(catalogue) == set(suggested_names()) >= set(families()) | {"timm:resnet50.a1_in1k"}
     for name, layers in list_representations().items():

@@ -261,7 +261,8 @@ def test_pinned_config_resolves_to_the_same_settings_for_every_field(tiny_cnn):
                              init="uniform", init_scale=0.5, step_boost=2.0, snapshot_every=3, image_size=(24, 20),
                              display="clip", mask=CodeMask(channels=(0, 4)), precision="bfloat16", method="ijcv",
                              objective="activation",
-                             target="3@1,2", parameterisation="fourier", spectrum_decay=1.5)  # fmt: skip
+                             target="3@1,2", parameterisation="fourier", spectrum_decay=1.5,
+                             step_boost_share=0.5)  # fmt: skip
     settings = resolve_settings(tiny_cnn, config)
     defaults = resolve_settings(tiny_cnn, InversionConfig())
     changed = {f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(defaults, f.name)}

@@ -73,6 +73,16 @@ def test_the_step_boost_falls_linearly_to_one_over_the_first_phase():
     assert step_boosts(3.0, ()) == []
 
 
+def test_a_share_of_the_first_phase_takes_the_boost_down_to_one_sooner():
+    # 8 steps in the first phase, a quarter of them: the fall over 2 steps, then the plain size
+    assert step_boosts(5.0, ((1.0, 8), (0.1, 2)), share=0.25) == pytest.approx([5.0, 3.0] + [1.0] * 8)
+    assert step_boosts(5.0, ((1.0, 8),), share=1.0) == step_boosts(5.0, ((1.0, 8),))
+    assert step_boosts(5.0, ((1.0, 8),), share=0.01) == pytest.approx([5.0] + [1.0] * 7)  # at least one step
+    for bad in (0.0, 1.5, -0.2):
+        with pytest.raises(ValueError, match="share"):
+            step_boosts(2.0, ((1.0, 8),), share=bad)
+
+
 def test_the_engine_steps_with_the_boost_of_each_step(tiny_cnn, photo, monkeypatch):
     """The multiplier handed to every update is the schedule's, by method; a boost of 1 changes nothing."""
     sizes: list[float] = []
@@ -89,6 +99,10 @@ def test_the_engine_steps_with_the_boost_of_each_step(tiny_cnn, photo, monkeypat
         boosted = engine.reconstruct(tiny_cnn, photo, step_boost=4.0, **small)
         assert len(boosted.settings.phases) == 2 and sizes == pytest.approx(step_boosts(4.0, boosted.settings.phases))
         assert sizes[0] == 4.0
+        sizes.clear()
+        sooner = engine.reconstruct(tiny_cnn, photo, step_boost=4.0, step_boost_share=0.4, **small)
+        assert sizes == pytest.approx(step_boosts(4.0, sooner.settings.phases, 0.4)) and sizes[2:] == [1.0] * 4
+        assert not np.array_equal(sooner.pixels, boosted.pixels)
         plain = engine.reconstruct(tiny_cnn, photo, step_boost=1.0, **small)
         default = engine.reconstruct(tiny_cnn, photo, **small)
         assert np.array_equal(plain.pixels, default.pixels) and not np.array_equal(boosted.pixels, default.pixels)

@@ -54,10 +54,11 @@ class Preset:
         learning_rate: base rate η of the schedule (0.004); the pixel step is η·σ²·∇E.
         phases: ``(multiplier, steps)`` pairs; momentum resets at each change.
         momentum: heavy-ball momentum (0.9).
-        step_boost: the step's multiplier at the first step, falling linearly to 1 by the end of
-            the first phase (:func:`inverter.schedule.step_boosts`); 1, both papers', leaves
+        step_boost: the step's multiplier at the first step, falling linearly to 1 over the
+            ``step_boost_share`` of the first phase (:func:`inverter.schedule.step_boosts`); 1, both papers', leaves
             the steps alone. It matters for the IJCV step, whose size (about one pixel unit per
             coordinate, set by √G) does not follow the rate.
+        step_boost_share: the share of the first phase over which the boost falls to 1 (1: all of it).
         jitter: J of IJCV's jitter (1 = off; ``"auto"`` = IJCV's rule); canvas is J − 1 px larger.
         clip: after every step, each pixel's colour vector is scaled down to this norm
             (pixel units). IJCV clips at B+ = 160; the default 255 never touches a valid
@@ -93,6 +94,7 @@ class Preset:
     phases: tuple[tuple[float, int], ...] = CNN_PHASES
     momentum: float = 0.9
     step_boost: float = 1.0
+    step_boost_share: float = 1.0
     jitter: int | str = 1
     clip: float = 255.0
     init: str = "gaussian"
