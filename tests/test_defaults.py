@@ -71,7 +71,7 @@ def test_the_report_records_the_preset_that_ran():
                      "fire9": "default: ijcv+fourier, CVPR priors, no jitter, C = 10, γ = 1.5, no clip, "
                               "quick start (step boost 4, μ = 0.8)",
                      "logits": "default: ijcv+fourier, CVPR priors, no jitter, C = 2, γ = 1.5, no clip, quick start "
-                               "(step boost 8)"}  # fmt: skip
+                               "(step boost 16, over 0.3 of the first phase)"}  # fmt: skip
     rep = load_representation("squeezenet1_1:fire5", weights="random", device="cpu")
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
 
@@ -83,7 +83,9 @@ FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2
                     "logits": 2.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
 BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 4.0, "conv10": 8.0, "relu10": 8.0,
-          "logits": 8.0}
+          "logits": 16.0}
+#: the layers whose boost falls to 1 over part of the first phase only (the others: all of it)
+SHARES = {"logits": 0.3}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
 DECAYS = {"pool1": 1.0}
 #: the layers whose default takes a momentum other than the journal's 0.9
@@ -108,6 +110,7 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
         momentum = MOMENTA.get(layer, 0.9)
         assert (settings.step_boost, settings.init_scale, settings.spectrum_decay, settings.clip, settings.momentum) == \
             (boost, 0.1, decay, 0.0, momentum), layer  # fmt: skip
+        assert settings.step_boost_share == SHARES.get(layer, 1.0), layer
         priors = rep.presets["cvpr"] if layer in CVPR_PRIORS else rep.presets["ijcv"]
         assert (settings.lambda_alpha, settings.lambda_tv) == (priors.lambda_alpha, priors.lambda_tv), layer
         assert resolve_settings(rep, InversionConfig(spectrum_decay=1.0, clip=160.0)).clip == 160.0
@@ -117,4 +120,4 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
         assert resolve_settings(rep, InversionConfig(parameterisation="pixels")).parameterisation == "pixels"
         faithful = resolve_settings(rep, InversionConfig(method="ijcv"))  # the journal's preset, as it was
         assert (faithful.parameterisation, faithful.step_boost, faithful.init_scale, faithful.spectrum_decay,
-                faithful.momentum) == ("pixels", 1.0, 1.0, 1.0, 0.9), layer  # fmt: skip
+                faithful.momentum, faithful.step_boost_share) == ("pixels", 1.0, 1.0, 1.0, 0.9, 1.0), layer  # fmt: skip

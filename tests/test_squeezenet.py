@@ -4,7 +4,8 @@ The real-weights tests skip where ``../shared/weights`` is absent (a user's fres
 To keep CI time sane the inversions run at 128×128 pixels (the paper: 227) with each
 layer's default preset and its full 400-step schedule (relu1 and fire5: the IJCV objective on
 Fourier coefficients, γ = 1.5, C = 10000 and 2000, no jitter, no pixel clip, the quick start;
-logits: the same with the CVPR preset's priors, C = 2 and a step boost of 8 — issue 15's measured defaults);
+logits: the same with the CVPR preset's priors, C = 2 and a step boost of 16 over 0.3 of the first
+phase — issue 15's measured defaults);
 the thresholds below were measured at these settings (see the comments) and carry a margin.
 """
 from __future__ import annotations
@@ -30,10 +31,11 @@ INVERSION_SIZE = 128  # pixels; the preset's 227 takes ~3× longer
 #: the astronaut (measured → asserted, ~25% margin): relu1 0.026 → 0.035 (the CVPR preset: 0.260;
 #: it does not improve with 1200 steps, 0.259: its regularisers, not convergence, set its error),
 #: fire5 0.093 → 0.12 (0.098 with one torch thread; the CVPR preset: 0.306; the default before the
-#: steeper spectrum and the clip-free step: 0.138), logits 0.086 → 0.12 (0.094 with one torch
-#: thread: at the logits float rounding moves the result; the CVPR preset, its default before:
+#: steeper spectrum and the clip-free step: 0.138), logits 0.104 → 0.13 (0.103 with one torch
+#: thread: at the logits float rounding moves the result; the boost of 8 over the whole first
+#: phase before: 0.086 / 0.094, at 227 px the same 5.9 % on this photograph; the CVPR preset:
 #: 0.180, 0.225 with one thread).
-MAX_ERROR = {"relu1": 0.035, "fire5": 0.12, "logits": 0.12}
+MAX_ERROR = {"relu1": 0.035, "fire5": 0.12, "logits": 0.13}
 
 
 def _top5(weights: Path, image: np.ndarray, side: int) -> list[int]:
