@@ -551,8 +551,8 @@ class InversionConfig:
         label="Parameterisation", widget="radio", advanced=True)
     # the later settings, last so that the /invert endpoint's earlier parameters keep their positions
     step_boost: float | None = setting(
-        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 over its share of the first phase "
-        "(1 = the papers' steps; the IJCV step's size does not follow η)", preset=True, metavar="S",
+        Number(0, low_open=True), "the first step's multiplier, falling linearly to 1 over its share of the first "
+        "phase (1 = the papers' steps; the IJCV step's size does not follow η)", preset=True, metavar="S",
         label="Step boost (first phase)", advanced=True, app_range=(0.1, 20))
     init_scale: float | None = setting(
         Number(0, low_open=True), "the initial noise's size, as a multiple of the papers' (not 0: a flat start can "

@@ -183,10 +183,11 @@ def fourier_ijcv(cvpr: Preset, data_weight: float, step_boost: float = QUICK_STA
     """The layer's IJCV objective (:func:`ijcv_steps`) with data weight ``data_weight``, its steps
     taken on decorrelated Fourier coefficients with the frequency scale ``1/f^spectrum_decay``
     (:data:`SPECTRUM_DECAY`: the layout first, then the detail), from :data:`QUICK_START` (its step
-    boost replaced by ``step_boost``, falling to 1 over ``boost_share`` of the first phase), without jitter and without the IJCV pixel clip: clipping pixels
-    after a step on coefficients is no projection in the coefficients' geometry, and it can stall a
-    run where many pixels saturate. ``momentum`` is μ of the IJCV step (its velocity's and its sum
-    of squares' decay; the journal's 0.9 unless given). ``priors`` (:data:`PRIORS`): the IJCV
+    boost replaced by ``step_boost``, falling to 1 over ``boost_share`` of the first phase), without
+    jitter and without the IJCV pixel clip: clipping pixels after a step on coefficients is no
+    projection in the coefficients' geometry, and it can stall a run where many pixels saturate.
+    ``momentum`` is μ of the IJCV step (its velocity's and its sum of squares' decay; the journal's
+    0.9 unless given). ``priors`` (:data:`PRIORS`): the IJCV
     objective's α-norm and TV weights, or the CVPR preset's (``cvpr``, whose λ's are the papers'
     own units: its objective, taken by the journal's step on coefficients)."""
     if priors not in PRIORS:
