@@ -76,18 +76,18 @@ def test_the_report_records_the_preset_that_ran():
     assert [resolve_settings(rep, InversionConfig(method=m)).preset for m in ("cvpr", "ijcv")] == ["cvpr", "ijcv"]
 
 
-#: layer: C of its Fourier default (γ = 1.5 but at pool1, no jitter, no pixel clip)
+#: layer: C of its Fourier default (γ = 1.5 but at pool1 and pool3, no jitter, no pixel clip)
 FOURIER_DEFAULTS = {"conv1": 10000.0, "relu1": 10000.0, "pool1": 10000.0, "fire2": 10000.0, "fire3": 1000.0,
                     "pool3": 3000.0, "fire4": 1000.0, "fire5": 2000.0, "pool5": 2000.0, "fire6": 800.0,
                     "fire7": 800.0, "fire8": 20.0, "fire9": 10.0, "conv10": 3.0, "relu10": 20.0,
                     "logits": 2.0}  # fmt: skip
 #: the layers whose default takes a step boost other than the quick start's 2
-BOOSTS = {"pool1": 16.0, "pool3": 6.0, "fire4": 8.0, "fire7": 3.0, "fire9": 4.0, "conv10": 8.0, "relu10": 8.0,
+BOOSTS = {"pool1": 16.0, "pool3": 12.0, "fire4": 8.0, "fire7": 3.0, "fire9": 4.0, "conv10": 8.0, "relu10": 8.0,
           "logits": 16.0}
 #: the layers whose boost falls to 1 over part of the first phase only (the others: all of it)
 SHARES = {"logits": 0.3}
 #: the layers whose default takes a spectrum decay other than γ = 1.5
-DECAYS = {"pool1": 1.0}
+DECAYS = {"pool1": 1.0, "pool3": 1.25}
 #: the layers whose default takes a momentum other than the journal's 0.9
 MOMENTA = {"fire9": 0.8}
 #: the layers whose default takes the CVPR preset's priors (λ_α, λ_TV) instead of the IJCV objective's
