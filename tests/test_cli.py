@@ -356,7 +356,8 @@ def test_the_report_names_the_default_preset_the_run_started_from(files, capsys)
         assert main(argv) == 0, capsys.readouterr().err
         return json.loads((root / f"{name}.json").read_text())["settings"]
 
-    fire9 = [str(files["image"]), "-r", "squeezenet1_1:fire9", "--weights", "random", "--size", "64", "--iterations", "3"]
+    fire9 = [str(files["image"]), "-r", "squeezenet1_1:fire9", "--weights", "random", "--size", "64",
+             "--iterations", "3"]
     default = run("default", *fire9)
     assert default["preset"].startswith("default: ijcv+fourier") and "μ = 0.8" in default["preset"]
     assert (default["method"], default["momentum"]) == ("ijcv", 0.8)

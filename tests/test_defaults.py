@@ -8,7 +8,7 @@ from inverter import InversionConfig, resolve_settings
 from inverter.errors import SettingError
 from inverter.representations import get_family, ijcv, load_representation
 from inverter.representations.base import SHALLOW_PHASES, Preset
-from inverter.representations.cnn import DEFAULT_STEPS, SQUEEZENET_DEFAULTS
+from inverter.representations.cnn import DEFAULT_STEPS, SQUEEZENET_DEFAULTS, fourier_ijcv
 from inverter.settings import pinned_config
 
 
@@ -96,9 +96,9 @@ CVPR_PRIORS = {"fire9", "conv10", "relu10", "logits"}
 
 def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
     """Every layer's default: the IJCV step on Fourier coefficients with the measured C (the IJCV
-    objective's priors; the CVPR preset's at the logits), the steeper spectrum, no jitter, no pixel
-    clip, the quick start; a setting given explicitly still wins, and the faithful IJCV method keeps
-    its clip at B+."""
+    objective's priors; the CVPR preset's at fire9, conv10, relu10 and the logits), the steeper
+    spectrum, no jitter, no pixel clip, the quick start; a setting given explicitly still wins, and the
+    faithful IJCV method keeps its clip at B+."""
     assert set(FOURIER_DEFAULTS) == {spec.name for spec in get_family("squeezenet1_1").layers}
     for layer, weight in FOURIER_DEFAULTS.items():
         rep = load_representation(f"squeezenet1_1:{layer}", weights="random", device="cpu")
@@ -121,3 +121,14 @@ def test_the_fourier_defaults_run_on_fourier_coefficients_without_jitter():
         faithful = resolve_settings(rep, InversionConfig(method="ijcv"))  # the journal's preset, as it was
         assert (faithful.parameterisation, faithful.step_boost, faithful.init_scale, faithful.spectrum_decay,
                 faithful.momentum, faithful.step_boost_share) == ("pixels", 1.0, 1.0, 1.0, 0.9, 1.0), layer  # fmt: skip
+
+
+def test_a_measured_default_names_what_it_changes_and_refuses_unknown_priors():
+    cvpr = Preset(lambda_tv=5.0)
+    plain = fourier_ijcv(cvpr, data_weight=100.0)
+    assert (plain.step_boost_share, plain.momentum) == (1.0, ijcv.MOMENTUM) and "(" not in plain.name
+    shaped = fourier_ijcv(cvpr, data_weight=100.0, step_boost=16.0, step_boost_share=0.3, momentum=0.8, priors="cvpr")
+    assert (shaped.step_boost, shaped.step_boost_share, shaped.momentum, shaped.lambda_tv) == (16.0, 0.3, 0.8, 5.0)
+    assert shaped.name.endswith("(step boost 16, over 0.3 of the first phase, μ = 0.8)") and "CVPR priors" in shaped.name
+    with pytest.raises(ValueError, match="priors must be one of"):
+        fourier_ijcv(cvpr, data_weight=100.0, priors="vgg")

@@ -56,8 +56,8 @@ class Preset:
         momentum: heavy-ball momentum (0.9).
         step_boost: the step's multiplier at the first step, falling linearly to 1 over the
             ``step_boost_share`` of the first phase (:func:`inverter.schedule.step_boosts`); 1,
-            both papers', leaves the steps alone. It matters for the IJCV step, whose size (about one pixel unit per
-            coordinate, set by √G) does not follow the rate.
+            both papers', leaves the steps alone. It matters for the IJCV step, whose size (about
+            one pixel unit per coordinate, set by √G) does not follow the rate.
         step_boost_share: the share of the first phase over which the boost falls to 1 (1: all of it).
         jitter: J of IJCV's jitter (1 = off; ``"auto"`` = IJCV's rule); canvas is J − 1 px larger.
         clip: after every step, each pixel's colour vector is scaled down to this norm

@@ -179,21 +179,21 @@ PRIORS = ("ijcv", "cvpr")
 
 def fourier_ijcv(cvpr: Preset, data_weight: float, step_boost: float = QUICK_START["step_boost"],
                  spectrum_decay: float = SPECTRUM_DECAY, momentum: float = ijcv.MOMENTUM, priors: str = "ijcv",
-                 boost_share: float = 1.0, steps: int = DEFAULT_STEPS) -> Preset:  # fmt: skip
+                 step_boost_share: float = 1.0, steps: int = DEFAULT_STEPS) -> Preset:  # fmt: skip
     """The layer's IJCV objective (:func:`ijcv_steps`) with data weight ``data_weight``, its steps
     taken on decorrelated Fourier coefficients with the frequency scale ``1/f^spectrum_decay``
     (:data:`SPECTRUM_DECAY`: the layout first, then the detail), from :data:`QUICK_START` (its step
-    boost replaced by ``step_boost``, falling to 1 over ``boost_share`` of the first phase), without
+    boost replaced by ``step_boost``, falling to 1 over ``step_boost_share`` of the first phase), without
     jitter and without the IJCV pixel clip: clipping pixels after a step on coefficients is no
     projection in the coefficients' geometry, and it can stall a run where many pixels saturate.
     ``momentum`` is μ of the IJCV step (its velocity's and its sum of squares' decay; the journal's
-    0.9 unless given). ``priors`` (:data:`PRIORS`): the IJCV
-    objective's α-norm and TV weights, or the CVPR preset's (``cvpr``, whose λ's are the papers'
-    own units: its objective, taken by the journal's step on coefficients)."""
+    0.9 unless given). ``priors`` (:data:`PRIORS`): the IJCV objective's α-norm and TV weights, or
+    the CVPR preset's (``cvpr``, whose λ's are the papers' own units: its objective, taken by the
+    journal's step on coefficients)."""
     if priors not in PRIORS:
         raise ValueError(f"priors must be one of {PRIORS}, got {priors!r}")
     extras = [f"step boost {step_boost:g}"] if step_boost != QUICK_START["step_boost"] else []
-    extras += [f"over {boost_share:.2g} of the first phase"] if boost_share != 1.0 else []
+    extras += [f"over {step_boost_share:.2g} of the first phase"] if step_boost_share != 1.0 else []
     extras += [f"μ = {momentum:g}"] if momentum != ijcv.MOMENTUM else []
     extra = f" ({', '.join(extras)})" if extras else ""
     objective = ", CVPR priors" if priors == "cvpr" else ""
@@ -203,7 +203,7 @@ def fourier_ijcv(cvpr: Preset, data_weight: float, step_boost: float = QUICK_STA
     if priors == "cvpr":
         journal = replace(journal, lambda_alpha=cvpr.lambda_alpha, alpha=cvpr.alpha, lambda_tv=cvpr.lambda_tv,
                           tv_beta=cvpr.tv_beta)  # fmt: skip
-    return replace(journal, **{**QUICK_START, "step_boost": step_boost}, step_boost_share=boost_share,
+    return replace(journal, **{**QUICK_START, "step_boost": step_boost}, step_boost_share=step_boost_share,
                    data_weight=data_weight, jitter=1, parameterisation="fourier", spectrum_decay=spectrum_decay,
                    momentum=momentum, clip=0.0, name=name)  # fmt: skip
 
@@ -306,21 +306,22 @@ VGG16 = register_cnn(
 #:   18.1 → 1.1 % / 0.962 → 0.985; on six pool1 (10000, γ = 1, a step boost of 16) 18.2 → 7.0 % /
 #:   0.671 → 0.713, fire2 (10000) 15.1 → 3.6 % / 0.644 → 0.681, fire3 (1000) 16.5 → 6.4 % / 0.570 →
 #:   0.665, pool3 (3000, boost 6; since γ = 1.25, boost 12: below) 25.7 → 14.9 % / 0.555 → 0.571,
-#:   fire4 (1000, boost 8) 26.2 → 9.9 % / 0.471 → 0.498, fire5 (2000) 27.7 → 8.8 % / 0.411 → 0.468, pool5 (2000) 26.0 → 10.5 % / 0.396 →
-#:   0.439, fire6 (800) 23.1 → 9.7 % / 0.318 → 0.351, fire7 (800, boost 3) 23.7 → 8.9 % / 0.289 →
-#:   0.310, fire8 (20) 27.5 → 13.0 % / 0.383 → 0.391, then relu10 (10) 29.4 → 13.8 % / 0.373 → 0.374; on
-#:   nine then fire9 (10, boost 6) 41.4 → 15.7 % / 0.345 → 0.355 (C = 14 and 20, boost 3: 15.7 / 15.3 %
-#:   with 0.339 / 0.338; on the six C = 20 had passed), conv10 (5) 34.0 → 17.8 % / 0.360 → 0.372 (C = 8:
-#:   16.3 % / 0.357). fire9, conv10 and relu10 run the CVPR priors now (below).
+#:   fire4 (1000, boost 8) 26.2 → 9.9 % / 0.471 → 0.498, fire5 (2000) 27.7 → 8.8 % / 0.411 → 0.468,
+#:   pool5 (2000) 26.0 → 10.5 % / 0.396 → 0.439, fire6 (800) 23.1 → 9.7 % / 0.318 → 0.351, fire7
+#:   (800, boost 3) 23.7 → 8.9 % / 0.289 → 0.310, fire8 (20) 27.5 → 13.0 % / 0.383 → 0.391, then
+#:   relu10 (10) 29.4 → 13.8 % / 0.373 → 0.374; on nine then fire9 (10, boost 6) 41.4 → 15.7 % /
+#:   0.345 → 0.355 (C = 14 and 20, boost 3: 15.7 / 15.3 % with 0.339 / 0.338; on the six C = 20 had
+#:   passed), conv10 (5) 34.0 → 17.8 % / 0.360 → 0.372 (C = 8: 16.3 % / 0.357). fire9, conv10 and
+#:   relu10 run the CVPR priors now (below).
 #: * The step boost (``presets_squeezenet_step_boost_probes.md``): at fire7 3 ends lower than the
 #:   quick start's 2 and reaches the public PyTorch loop's error 5.6× sooner than it (2: 4.9×); at
 #:   pool1 γ = 1 with 16 (with γ = 1.5 one photograph in six stayed above the CVPR preset's error;
 #:   with γ = 1 a larger boost ended lower, 11.1 % at 2 to 6.2 % at 32, but 32 reaches the CVPR
 #:   preset's error only at a third of its steps, 16 at 0.14×); pool3 6 (under 15 %; 8, or C = 10000
 #:   with it, end at 14.3 / 13.9 % with 0.557 / 0.556 of SSIM, too close to the CVPR likeness to
-#:   call), since 12 with γ = 1.25 (below); fire4 8; fire9 6 with the IJCV priors, on nine (4: 16.3 %). A default changed only for a point of
-#:   error or a target: 4 or 8 elsewhere moved the error by under a point (fire3, fire5, pool5,
-#:   conv10) or lost likeness (fire8).
+#:   call), since 12 with γ = 1.25 (below); fire4 8; fire9 6 with the IJCV priors, on nine (4:
+#:   16.3 %). A default changed only for a point of error or a target: 4 or 8 elsewhere moved the
+#:   error by under a point (fire3, fire5, pool5, conv10) or lost likeness (fire8).
 #: * pool3: γ = 1.25 with a step boost of 12 (the gentler spectrum lowers the error, the boost buys
 #:   the likeness back): 12.1 % / 0.564 on six (γ = 1.5, S = 6 before: 14.9 % / 0.571; CVPR 25.7 % /
 #:   0.555), 12.0 % / 0.579 on nine (before 15.2 % / 0.575; CVPR 27.0 % / 0.556), the CVPR preset's
@@ -345,13 +346,13 @@ VGG16 = register_cnn(
 #:   (``presets_squeezenet_logits_cvpr_priors.md``). The IJCV objective's own priors end lower still
 #:   but below the CVPR likeness whatever was varied (``presets_squeezenet_logits_probes.md``); the
 #:   larger boost is what buys the likeness back (S = 2: 6.0 % / 0.270 on three). Since, a boost of
-#:   16 that falls to 1 over 0.3 of the first phase (``boost_share``) instead of 8 over all of it:
+#:   16 that falls to 1 over 0.3 of the first phase (``step_boost_share``) instead of 8 over all of it:
 #:   5.27 % / 0.408 on six, 5.18 % / 0.393 on nine, the CVPR preset's error at step 79 instead of 139
 #:   and the public loop's 2.7× sooner than it instead of 1.8× on six
 #:   (``presets_squeezenet_logits_boost_share.md``, ``peers_squeezenet_logits_boost_share.md``).
 SQUEEZENET_DEFAULTS: dict[str, Callable[[Preset], Preset]] = {
     layer: partial(fourier_ijcv, data_weight=weight, step_boost=boost, spectrum_decay=decay, momentum=momentum,
-                   priors=priors, boost_share=share)
+                   priors=priors, step_boost_share=share)
     # layer, C, step boost, its share of the first phase, γ, μ, priors
     for layer, weight, boost, share, decay, momentum, priors in (
         ("conv1", 10000.0, 2.0, 1.0, 1.5, 0.9, "ijcv"), ("relu1", 10000.0, 2.0, 1.0, 1.5, 0.9, "ijcv"),
