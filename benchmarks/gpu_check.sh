@@ -47,7 +47,7 @@ tail -n 12 "$OUT/speed_methods.md"
 echo "== the race against the public PyTorch loop"
 if [ -f "$WEIGHTS" ]; then
     PEERS=(--device "$DEVICE" --weights "$WEIGHTS" --layers conv1,fire9,logits --images rocket,motorcycle,camera
-           --candidate "cvpr=--method cvpr" --candidate "default=")
+           --candidate "cvpr=--method cvpr" --candidate "default=" --candidate "fast=--method fast")
     [ -n "$QUICK" ] && PEERS=(--device "$DEVICE" --quick --layers conv1,logits --images rocket)
     python benchmarks/peers.py "${PEERS[@]}" > "$OUT/peers.md"
     grep -A 12 "^## Summary" "$OUT/peers.md" || tail -n 12 "$OUT/peers.md"

@@ -29,7 +29,7 @@ from .objectives import OBJECTIVES
 from .parameterisation import PARAMETERISATIONS
 
 #: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's; ``"fast"``, where a
-#: family offers it (HOG, HOGb, DSIFT), a measured shorter preset. A method names a preset; the
+#: family offers it (HOG, HOGb, DSIFT, SqueezeNet), a measured shorter preset. A method names a preset; the
 #: step rule is that preset's own (:attr:`inverter.representations.base.Preset.method`).
 METHODS = ("cvpr", "ijcv", "fast")
 DISPLAY_MODES = ("minmax", "clip")
@@ -535,8 +535,9 @@ class InversionConfig:
         widget="radio", advanced=True)
     method: str | None = setting(
         Choice(METHODS), "the optimisation: 'cvpr' (CVPR 2015: heavy-ball momentum, its schedule and presets) or "
-        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth) or 'fast' (HOG, HOGb, DSIFT: "
-        "200 steps); its preset fills the settings left out", preset=True, selects_preset=True, label="Method", widget="radio")
+        "'ijcv' (IJCV 2016: adaptive step, B = 80 normalisation, jitter, C by depth) or 'fast' (HOG, HOGb, DSIFT, "
+        "SqueezeNet: 200 steps, soonest to a low error); its preset fills the settings left out", preset=True,
+        selects_preset=True, label="Method", widget="radio")
     objective: str = setting(
         Objective(OBJECTIVES), "what the pre-image is asked to do: 'invert' (reproduce the image's code), 'activation' "
         "(raise one unit or class: see target), 'caricature' (exaggerate what the layer sees in the image, starting "

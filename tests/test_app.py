@@ -539,7 +539,9 @@ def test_the_method_choices_follow_the_layer():
 
     hog, cnn = method_update("hog", ""), method_update("squeezenet1_1", "conv1")
     assert [c[0] if isinstance(c, tuple) else c for c in hog["choices"]] == ["cvpr", "ijcv", "fast"]
-    assert [c[0] if isinstance(c, tuple) else c for c in cnn["choices"]] == ["cvpr", "ijcv"]
+    assert [c[0] if isinstance(c, tuple) else c for c in cnn["choices"]] == ["cvpr", "ijcv", "fast"]
+    alexnet = method_update("alexnet", "conv1")  # no measured presets: no fast one
+    assert [c[0] if isinstance(c, tuple) else c for c in alexnet["choices"]] == ["cvpr", "ijcv"]
     assert cnn["value"] == "ijcv" and hog["value"] == "cvpr"  # each layer's default preset's step rule
 
 

@@ -2,13 +2,15 @@
 and the faithful CVPR and IJCV presets left as they were."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from inverter import InversionConfig, resolve_settings
 from inverter.errors import SettingError
 from inverter.representations import get_family, ijcv, load_representation
 from inverter.representations.base import SHALLOW_PHASES, Preset
-from inverter.representations.cnn import DEFAULT_STEPS, SQUEEZENET_DEFAULTS, fourier_ijcv
+from inverter.representations.cnn import DEFAULT_STEPS, FAST_STEPS, SQUEEZENET_DEFAULTS, fourier_ijcv
 from inverter.settings import pinned_config
 
 
@@ -56,10 +58,36 @@ def test_the_fast_shallow_preset_is_200_steps_of_the_cvpr_rule(name):
     assert resolve_settings(rep, InversionConfig()).iterations == 800  # the default stays the paper's
 
 
-def test_a_cnn_has_no_fast_preset():
-    rep = load_representation("squeezenet1_1:conv1", weights="random", device="cpu")
+@pytest.mark.parametrize("name", ["alexnet:conv1", "vgg16:relu5_3"])
+def test_a_cnn_without_measurements_has_no_fast_preset(name):
+    rep = load_representation(name, weights="random", device="cpu")
     with pytest.raises(SettingError, match="has no 'fast' preset; it has cvpr, ijcv"):
         resolve_settings(rep, InversionConfig(method="fast"))
+
+
+def test_squeezenets_fast_presets_are_its_defaults_in_half_the_steps_but_at_the_logits():
+    """``method="fast"`` on SqueezeNet: each layer's default on a 200-step schedule, but at the logits
+    C = 10 with a step boost of 4 over 0.3 of the first phase (the measured soonest to the public
+    loop's error); a report names it and re-runs it from its pinned settings."""
+    family = get_family("squeezenet1_1")
+    assert FAST_STEPS == DEFAULT_STEPS // 2
+    for spec in family.layers:
+        fast, default = spec.presets["fast"], spec.default
+        assert fast.iterations == FAST_STEPS, spec.name
+        assert fast.name.startswith("fast: ijcv+fourier") and fast.name.endswith("200 steps)"), spec.name
+        assert [m for m, _ in fast.phases] == [m for m, _ in default.phases], spec.name
+        if spec.name != "logits":
+            assert replace(fast, phases=default.phases, name=default.name) == default, spec.name
+    logits, default = family.layer("logits").presets["fast"], family.layer("logits").default
+    assert (logits.data_weight, logits.step_boost, logits.step_boost_share) == (10.0, 4.0, 0.3)
+    assert replace(logits, phases=default.phases, name=default.name, data_weight=2.0, step_boost=16.0) == default
+    rep = load_representation("squeezenet1_1:logits", weights="random", device="cpu")
+    settings = resolve_settings(rep, InversionConfig(method="fast"))
+    assert (settings.method, settings.iterations, settings.phases) == ("ijcv", 200, ((1.0, 171), (0.1, 29)))
+    assert settings.preset == ("fast: ijcv+fourier, CVPR priors, no jitter, C = 10, γ = 1.5, no clip, quick start "
+                               "(step boost 4, over 0.3 of the first phase, 200 steps)")  # fmt: skip
+    assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
+    assert resolve_settings(rep, InversionConfig(method="fast", iterations=50)).iterations == 50  # still a preset
 
 
 def test_the_report_records_the_preset_that_ran():

@@ -70,7 +70,7 @@ def preset_knobs(family: str, layer: str | None, choices: Mapping[str, Any] | No
 
 
 def method_choices(family: str, layer: str | None) -> list[str]:
-    """The methods the layer has a preset for (``cvpr``, ``ijcv``; ``fast`` on HOG, HOGb, DSIFT)."""
+    """The methods the layer has a preset for (``cvpr``, ``ijcv``; ``fast`` on HOG, HOGb, DSIFT and SqueezeNet)."""
     return list(get_family(str(family)).layer(layer or None).presets)
 
 
