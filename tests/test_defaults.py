@@ -1,5 +1,5 @@
-"""The measured defaults of issue 15: SqueezeNet's per-layer default presets, HOG's 200-step preset,
-and the faithful CVPR and IJCV presets left as they were."""
+"""The measured defaults of issue 15: SqueezeNet's per-layer default and fast presets, HOG's 200-step
+preset, and the faithful CVPR and IJCV presets left as they were."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -87,7 +87,7 @@ def test_squeezenets_fast_presets_are_its_defaults_in_half_the_steps_but_at_the_
     assert settings.preset == ("fast: ijcv+fourier, CVPR priors, no jitter, C = 10, γ = 1.5, no clip, quick start "
                                "(step boost 4, over 0.3 of the first phase, 200 steps)")  # fmt: skip
     assert resolve_settings(rep, pinned_config(settings, "cpu")) == settings
-    assert resolve_settings(rep, InversionConfig(method="fast", iterations=50)).iterations == 50  # still a preset
+    assert resolve_settings(rep, InversionConfig(method="fast", iterations=50)).iterations == 50  # a setting given wins
 
 
 def test_the_report_records_the_preset_that_ran():
