@@ -29,8 +29,8 @@ from .objectives import OBJECTIVES
 from .parameterisation import PARAMETERISATIONS
 
 #: The optimisation methods: the CVPR 2015 paper's and its IJCV 2016 sequel's; ``"fast"``, where a
-#: family offers it (HOG, HOGb, DSIFT, SqueezeNet), a measured shorter preset. A method names a preset; the
-#: step rule is that preset's own (:attr:`inverter.representations.base.Preset.method`).
+#: family offers it (HOG, HOGb, DSIFT, SqueezeNet), a measured shorter preset. A method names a
+#: preset; the step rule is that preset's own (:attr:`inverter.representations.base.Preset.method`).
 METHODS = ("cvpr", "ijcv", "fast")
 DISPLAY_MODES = ("minmax", "clip")
 INIT_MODES = ("gaussian", "uniform", "image")

@@ -133,8 +133,9 @@ class LayerSpec:
         stride: receptive-field stride in input pixels (for jitter, IJCV: J = max(round(stride/4), 1)).
         preset: the CVPR paper's hyper-parameters at this layer.
         node: the layer's module path inside the backing model (CNNs only).
-        presets: every method's preset at this layer, by method; default the CVPR one and
-            the IJCV one of the same depth (:func:`inverter.representations.ijcv.from_cvpr`).
+        presets: every method's preset at this layer, by method: those given, and the CVPR one
+            (``preset``) and the IJCV one of the same depth
+            (:func:`inverter.representations.ijcv.from_cvpr`) where not given.
         default: the preset used when no method is asked for; default the CVPR one.
     """
 
@@ -146,10 +147,9 @@ class LayerSpec:
     default: Preset | None = None
 
     def __post_init__(self) -> None:
-        if not self.presets:
-            from .ijcv import from_cvpr
+        from .ijcv import from_cvpr
 
-            object.__setattr__(self, "presets", {"cvpr": self.preset, "ijcv": from_cvpr(self.preset)})
+        object.__setattr__(self, "presets", {"cvpr": self.preset, "ijcv": from_cvpr(self.preset), **self.presets})
         if self.default is None:
             object.__setattr__(self, "default", self.presets["cvpr"])
 

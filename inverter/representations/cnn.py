@@ -263,10 +263,8 @@ def register_cnn(
 
     def spec(layer: str, node: str, stride: int, tv: float) -> LayerSpec:
         cvpr = Preset(lambda_tv=tv)
-        presets = {"cvpr": cvpr, "ijcv": ijcv.from_cvpr(cvpr)}
-        if layer in fast:
-            quick = fast[layer](cvpr)
-            presets["fast"] = replace(quick, name=f"fast: {quick.name}")
+        quick = fast[layer](cvpr) if layer in fast else None
+        presets = {"fast": replace(quick, name=f"fast: {quick.name}")} if quick else {}
         default = defaults[layer](cvpr) if layer in defaults else None
         return LayerSpec(layer, stride, cvpr, node, presets, default=default)
 
